@@ -1,0 +1,176 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "upper.h"
+
+void conn_init(struct conn *c, const struct conn_limits *limits, struct conn_counters *counters)
+{
+    *c = (struct conn){.limits = *limits, .counters = counters};
+    wire_decoder_init(&c->decoder, limits->max_payload);
+    /* The soft cap, plus the reply frame that crossed it, plus an error frame. */
+    buf_init(&c->output,
+             limits->max_output + WIRE_HEADER_LEN + limits->max_payload + WIRE_ERROR_MAX_LEN);
+    buf_init(&c->pending, CONN_FEED_MAX);
+}
+
+void conn_free(struct conn *c)
+{
+    wire_decoder_free(&c->decoder);
+    buf_free(&c->output);
+    buf_free(&c->pending);
+}
+
+static bool conn_output_full(const struct conn *c)
+{
+    return buf_len(&c->output) >= c->limits.max_output;
+}
+
+/* Memory ran out: what is queued may be incomplete, so nothing more is sent. */
+static void conn_break(struct conn *c)
+{
+    c->state = CONN_BROKEN;
+    buf_clear(&c->output);
+    buf_clear(&c->pending);
+}
+
+static void conn_send_error(struct conn *c, uint64_t id, enum wire_error code)
+{
+    uint8_t frame[WIRE_ERROR_MAX_LEN];
+    size_t len = wire_encode_error(frame, sizeof frame, id, code);
+    buf_clear(&c->pending);
+    if (buf_append(&c->output, frame, len) != 0) {
+        conn_break(c);
+        return;
+    }
+    c->state = CONN_FAILED;
+    c->counters->errors[code]++;
+    c->counters->bytes_out += len;
+}
+
+static int conn_send_reply(struct conn *c, const struct wire_frame *request)
+{
+    size_t len = WIRE_HEADER_LEN + request->header.length;
+    uint8_t *out = buf_reserve(&c->output, len);
+    if (!out)
+        return -ENOMEM;
+    struct wire_header reply = request->header;
+    reply.type = WIRE_TYPE_REPLY;
+    wire_encode_header(out, &reply);
+    upper_ascii(out + WIRE_HEADER_LEN, request->payload, request->header.length);
+    buf_commit(&c->output, len);
+    c->counters->requests++;
+    c->counters->bytes_out += len;
+    return 0;
+}
+
+/* Answer text bytes while the output has room; returns how many were taken. */
+static size_t conn_answer_text(struct conn *c, const uint8_t *in, size_t len)
+{
+    size_t room = c->limits.max_output - buf_len(&c->output);
+    size_t take = len < room ? len : room;
+    if (take == 0)
+        return 0;
+    uint8_t *out = buf_reserve(&c->output, take);
+    if (!out) {
+        conn_break(c);
+        return len;
+    }
+    upper_ascii(out, in, take);
+    buf_commit(&c->output, take);
+    c->counters->text_bytes += take;
+    c->counters->bytes_out += take;
+    return take;
+}
+
+/* Answer whole frames while the output has room; returns how many bytes were taken. */
+static size_t conn_answer_frames(struct conn *c, const uint8_t *in, size_t len)
+{
+    size_t taken = 0;
+    while (taken < len && !conn_output_full(c)) {
+        size_t used;
+        struct wire_frame frame;
+        enum wire_status status = wire_decode(&c->decoder, in + taken, len - taken, &used, &frame);
+        taken += used;
+        if (status == WIRE_NEED_MORE)
+            break;
+        enum wire_error refusal = status == WIRE_ERROR ? wire_decoder_error(&c->decoder)
+                                  : frame.header.type != WIRE_TYPE_REQUEST
+                                      ? WIRE_ERR_UNEXPECTED_TYPE
+                                      : WIRE_OK;
+        if (refusal != WIRE_OK) {
+            /* Everything after a bad frame is ignored: the stream has lost its framing. */
+            c->counters->bytes_discarded += len - taken;
+            conn_send_error(c, frame.header.id, refusal);
+            return len;
+        }
+        if (conn_send_reply(c, &frame) != 0) {
+            conn_break(c);
+            return len;
+        }
+    }
+    return taken;
+}
+
+/* Answer what the output has room for; returns how many bytes were taken. */
+static size_t conn_answer(struct conn *c, const uint8_t *in, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (c->mode == CONN_MODE_UNDECIDED)
+        c->mode = in[0] == WIRE_MAGIC_0 ? CONN_MODE_FRAMED : CONN_MODE_TEXT;
+    size_t taken =
+        c->mode == CONN_MODE_TEXT ? conn_answer_text(c, in, len) : conn_answer_frames(c, in, len);
+    c->counters->bytes_in += taken;
+    return taken;
+}
+
+int conn_feed(struct conn *c, const uint8_t *in, size_t len)
+{
+    if (len > CONN_FEED_MAX || !conn_wants_input(c))
+        return -EINVAL;
+    size_t taken = conn_answer(c, in, len);
+    if (c->state == CONN_OPEN && taken < len && buf_append(&c->pending, in + taken, len - taken))
+        conn_break(c);
+    return 0;
+}
+
+void conn_peer_closed(struct conn *c)
+{
+    if (c->state == CONN_OPEN)
+        c->state = CONN_PEER_DONE;
+}
+
+bool conn_wants_input(const struct conn *c)
+{
+    return c->state == CONN_OPEN && buf_len(&c->pending) == 0 && !conn_output_full(c);
+}
+
+const uint8_t *conn_output(const struct conn *c, size_t *len)
+{
+    *len = buf_len(&c->output);
+    return buf_head(&c->output);
+}
+
+void conn_output_sent(struct conn *c, size_t n)
+{
+    buf_consume(&c->output, n);
+    size_t held = buf_len(&c->pending);
+    if (held == 0 || conn_output_full(c))
+        return;
+    if (c->state != CONN_OPEN && c->state != CONN_PEER_DONE)
+        return;
+    size_t taken = conn_answer(c, buf_head(&c->pending), held);
+    if (c->state == CONN_OPEN || c->state == CONN_PEER_DONE)
+        buf_consume(&c->pending, taken);
+}
+
+bool conn_finished(const struct conn *c)
+{
+    if (c->state == CONN_BROKEN)
+        return true;
+    if (c->state == CONN_OPEN)
+        return false;
+    return buf_len(&c->output) == 0 && buf_len(&c->pending) == 0;
+}

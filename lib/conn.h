@@ -1,0 +1,100 @@
+/*
+ * conn: the connection engine. Given the bytes received on one TCP
+ * connection, it produces the bytes to send back; shoutd runs exactly this
+ * code for every connection, and the tests and fuzzers drive it directly.
+ *
+ * The first byte chooses the mode for the life of the connection: 0xF5 (the
+ * frame magic) means framed, anything else means text. Text is uppercased
+ * and queued as it arrives. Framed requests are answered in order with a
+ * reply frame carrying the request's id; a bad header is answered with one
+ * error frame, after which input is ignored and the connection finishes once
+ * the error is sent.
+ *
+ * Backpressure: the engine stops turning input into output once
+ * limits.max_output bytes wait to be sent. Input it was handed but could not
+ * answer yet is kept (at most one feed, CONN_FEED_MAX bytes) and answered as
+ * the output drains; conn_wants_input() is false meanwhile, and the caller
+ * must then stop reading. Queued output therefore never exceeds max_output
+ * plus one reply frame plus one error frame.
+ *
+ * The engine makes no syscalls. Memory: it owns its buffers, which are
+ * allocated as bytes arrive and released when they empty; conn_free releases
+ * all of them. conn_output's pointer is valid until the next call on the
+ * engine. Counters are owned by the caller and may be shared by many engines.
+ */
+#ifndef SHOUT_CONN_H
+#define SHOUT_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "wire.h"
+
+/* The most bytes one conn_feed call may hand over (one socket read). */
+#define CONN_FEED_MAX 65536
+
+struct conn_limits {
+    uint32_t max_payload; /* largest request payload accepted */
+    size_t max_output;    /* queued reply bytes at which reading stops */
+};
+
+struct conn_counters {
+    uint64_t bytes_in;                        /* input bytes answered or rejected */
+    uint64_t bytes_out;                       /* reply bytes produced */
+    uint64_t text_bytes;                      /* text-mode bytes uppercased */
+    uint64_t requests;                        /* framed requests answered */
+    uint64_t bytes_discarded;                 /* input ignored after an error frame */
+    uint64_t errors[WIRE_ERROR_CODE_MAX + 1]; /* error frames sent, by code */
+};
+
+enum conn_mode {
+    CONN_MODE_UNDECIDED, /* no byte yet */
+    CONN_MODE_TEXT,
+    CONN_MODE_FRAMED,
+};
+
+enum conn_state {
+    CONN_OPEN,      /* reading and answering */
+    CONN_PEER_DONE, /* the peer sent EOF: answer what is held, then finish */
+    CONN_FAILED,    /* an error frame is queued: send it, then finish */
+    CONN_BROKEN,    /* memory ran out: nothing more can be sent, close now */
+};
+
+struct conn {
+    struct conn_limits limits;
+    struct conn_counters *counters;
+    enum conn_mode mode;
+    enum conn_state state;
+    struct wire_decoder decoder;
+    struct buf output;  /* replies not yet sent */
+    struct buf pending; /* input received but not answered (backpressure) */
+};
+
+void conn_init(struct conn *c, const struct conn_limits *limits, struct conn_counters *counters);
+void conn_free(struct conn *c);
+
+/*
+ * Hand the engine in[0..len) just received; len <= CONN_FEED_MAX, and only
+ * while conn_wants_input(). Returns 0, or -EINVAL when either is broken (and
+ * then takes nothing).
+ */
+int conn_feed(struct conn *c, const uint8_t *in, size_t len);
+
+/* The peer half-closed: no more input will come. */
+void conn_peer_closed(struct conn *c);
+
+/* Whether the caller should read more input for this connection now. */
+bool conn_wants_input(const struct conn *c);
+
+/* The bytes waiting to be sent; *len is 0 when there are none. */
+const uint8_t *conn_output(const struct conn *c, size_t *len);
+
+/* n bytes of conn_output were sent; answers held input if room was made. */
+void conn_output_sent(struct conn *c, size_t n);
+
+/* Nothing more will be sent: close the connection (after a lingering close if FAILED). */
+bool conn_finished(const struct conn *c);
+
+#endif

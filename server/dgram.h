@@ -1,0 +1,15 @@
+/*
+ * dgram: shoutd's UDP side. Reads datagrams in batches (recvmmsg), answers
+ * each with the datagram handler (lib/udp.h) in place, and sends the answers
+ * in one batch (sendmmsg). The batch buffers are static: UDP costs no
+ * per-client memory.
+ */
+#ifndef SHOUTD_DGRAM_H
+#define SHOUTD_DGRAM_H
+
+#include "server.h"
+
+/* The UDP socket's callback (its owner is the server). */
+void dgram_on_ready(struct loop_source *socket_source, uint32_t events);
+
+#endif

@@ -1,0 +1,111 @@
+#include "listen.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Port 0 races with other programs binding ports; a few tries settle it. */
+#define LISTEN_PORT_TRIES 32
+
+static void listen_set_port(struct listen_addr *where, uint16_t port)
+{
+    if (where->addr.ss_family == AF_INET)
+        ((struct sockaddr_in *)&where->addr)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)&where->addr)->sin6_port = htons(port);
+}
+
+static uint16_t listen_bound_port(int fd)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
+        return 0;
+    if (addr.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+}
+
+/* A bound socket, or a negative errno. */
+static int listen_bind(const struct listen_addr *where, int type)
+{
+    int fd = socket(where->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    /* A restarted server must not wait out TIME_WAIT connections of the old one. */
+    if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+        goto fail;
+    /* ::1 and 127.0.0.1 (or :: and 0.0.0.0) can then be listed side by side. */
+    if (where->addr.ss_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
+        goto fail;
+    if (bind(fd, (const struct sockaddr *)&where->addr, where->addr_len) != 0)
+        goto fail;
+    if (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) != 0)
+        goto fail;
+    return fd;
+fail:;
+    int err = -errno;
+    close(fd);
+    return err;
+}
+
+void listeners_close(struct listeners *ls)
+{
+    for (size_t i = 0; i < ls->count; i++) {
+        if (ls->tcp_fds[i] >= 0)
+            close(ls->tcp_fds[i]);
+        if (ls->udp_fds[i] >= 0)
+            close(ls->udp_fds[i]);
+    }
+    ls->count = 0;
+}
+
+/* Bind every address on port (0: let the kernel choose, on the first TCP socket). */
+static int listeners_try(struct listeners *ls, struct options *opts, uint16_t port,
+                         const char **failed)
+{
+    ls->count = 0;
+    for (size_t i = 0; i < opts->listen_count; i++) {
+        struct listen_addr *where = &opts->listen[i];
+        *failed = where->text;
+        ls->tcp_fds[i] = ls->udp_fds[i] = -1;
+        ls->count = i + 1;
+        listen_set_port(where, port);
+        int fd = listen_bind(where, SOCK_STREAM);
+        if (fd < 0)
+            return fd;
+        ls->tcp_fds[i] = fd;
+        if (port == 0) {
+            port = listen_bound_port(fd);
+            listen_set_port(where, port);
+        }
+        fd = listen_bind(where, SOCK_DGRAM);
+        if (fd < 0)
+            return fd;
+        ls->udp_fds[i] = fd;
+    }
+    ls->port = port;
+    return 0;
+}
+
+int listeners_open(struct listeners *ls, struct options *opts)
+{
+    const char *failed = "";
+    int tries = opts->port == 0 ? LISTEN_PORT_TRIES : 1;
+    int err = 0;
+    for (int i = 0; i < tries; i++) {
+        err = listeners_try(ls, opts, opts->port, &failed);
+        if (err == 0)
+            return 0;
+        listeners_close(ls);
+        if (err != -EADDRINUSE)
+            break;
+    }
+    fprintf(stderr, "shoutd: cannot listen on %s port %u: %s\n", failed, opts->port,
+            strerror(-err));
+    return err;
+}

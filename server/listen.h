@@ -1,0 +1,26 @@
+/*
+ * listen: opens shoutd's sockets, a TCP listener and a UDP socket on every
+ * listen address, all on one port. With port 0 it picks a port that is free
+ * for TCP and UDP on every address at once. The caller owns the descriptors
+ * in struct listeners and closes them with listeners_close.
+ */
+#ifndef SHOUTD_LISTEN_H
+#define SHOUTD_LISTEN_H
+
+#include "options.h"
+
+/* Redis's and nginx's default: the kernel caps it at net.core.somaxconn anyway. */
+#define LISTEN_BACKLOG 511
+
+struct listeners {
+    int tcp_fds[OPTIONS_MAX_LISTEN];
+    int udp_fds[OPTIONS_MAX_LISTEN];
+    size_t count;
+    uint16_t port;
+};
+
+/* 0, or a negative errno with a message already written to stderr. */
+int listeners_open(struct listeners *ls, struct options *opts);
+void listeners_close(struct listeners *ls);
+
+#endif

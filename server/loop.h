@@ -1,0 +1,46 @@
+/*
+ * loop: shoutd's event loop, a thin layer over epoll. Anything with a
+ * descriptor embeds a struct loop_source and is called back with the ready
+ * events; the loop never owns the sources or their descriptors, and a
+ * callback may delete (and free) its own source.
+ */
+#ifndef SHOUTD_LOOP_H
+#define SHOUTD_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct loop_source;
+typedef void loop_callback(struct loop_source *source, uint32_t events);
+
+struct loop_source {
+    int fd;
+    uint32_t events; /* the interest registered with epoll */
+    loop_callback *on_ready;
+    void *owner; /* what the callback works for */
+};
+
+struct loop {
+    int epoll_fd;
+    bool stop;
+};
+
+int loop_init(struct loop *loop);
+void loop_free(struct loop *loop);
+
+/* Each returns 0 or a negative errno. */
+int loop_add(struct loop *loop, struct loop_source *source, uint32_t events);
+int loop_set_events(struct loop *loop, struct loop_source *source, uint32_t events);
+void loop_del(struct loop *loop, struct loop_source *source);
+
+/*
+ * Wait up to timeout_ms (-1: no limit) and call back every ready source.
+ * Returns 0, or a negative errno for a failure other than EINTR.
+ */
+int loop_run_once(struct loop *loop, int timeout_ms);
+
+/* Milliseconds on the monotonic clock. */
+uint64_t loop_now_ms(void);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * options: shoutd's command line. options_parse fills a struct from argv
+ * and reports a bad option with a one-line message; nothing is allocated,
+ * the listen addresses are copied into the struct itself.
+ */
+#ifndef SHOUTD_OPTIONS_H
+#define SHOUTD_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define OPTIONS_MAX_LISTEN        16
+#define OPTIONS_DEFAULT_PORT      7680
+#define OPTIONS_DEFAULT_MAX_FRAME (1024 * 1024)
+/* Larger frames would let a handful of clients claim gigabytes. */
+#define OPTIONS_MAX_MAX_FRAME (256 * 1024 * 1024)
+
+struct listen_addr {
+    struct sockaddr_storage addr; /* port filled in once known */
+    socklen_t addr_len;
+    char text[64]; /* as the user wrote it, for logs */
+};
+
+struct options {
+    struct listen_addr listen[OPTIONS_MAX_LISTEN];
+    size_t listen_count;
+    uint16_t port;
+    uint32_t max_frame;
+};
+
+enum options_result {
+    OPTIONS_RUN,
+    OPTIONS_EXIT_OK,    /* --help or --version was printed */
+    OPTIONS_EXIT_USAGE, /* a bad option was reported on stderr */
+};
+
+enum options_result options_parse(struct options *opts, int argc, char **argv);
+
+#endif

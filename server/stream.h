@@ -1,0 +1,25 @@
+/*
+ * stream: shoutd's TCP side. Accepts connections, moves bytes between each
+ * socket and its connection engine (lib/conn.h), and closes connections the
+ * way that keeps replies: after an error frame, a lingering close (shut down
+ * the write side, discard input until EOF or a deadline) so the peer reads
+ * the error instead of a reset. Streams are allocated here and freed when
+ * they close; stream_close_all frees what is left at exit.
+ */
+#ifndef SHOUTD_STREAM_H
+#define SHOUTD_STREAM_H
+
+#include "server.h"
+
+/* How long a closing connection may keep sending before it is cut off. */
+#define STREAM_LINGER_MS 2000
+
+/* The listening socket's callback (its owner is the server): accept what is waiting. */
+void stream_on_listener_ready(struct loop_source *listener, uint32_t events);
+
+/* Close lingering connections past their deadline; returns ms until the next one, or -1. */
+int stream_expire(struct server *server, uint64_t now_ms);
+
+void stream_close_all(struct server *server);
+
+#endif
