@@ -9,9 +9,15 @@ void conn_init(struct conn *c, const struct conn_limits *limits, struct conn_cou
 {
     *c = (struct conn){.limits = *limits, .counters = counters};
     wire_decoder_init(&c->decoder, limits->max_payload);
-    /* The soft cap, plus the reply frame that crossed it, plus an error frame. */
-    buf_init(&c->output,
-             limits->max_output + WIRE_HEADER_LEN + limits->max_payload + WIRE_ERROR_MAX_LEN);
+    /*
+     * The soft cap, plus the reply frame that crossed it, plus an error
+     * frame. Saturating, so that a max_output meant as "no limit" cannot
+     * wrap the hard limit around to a few bytes.
+     */
+    size_t slack = WIRE_HEADER_LEN + (size_t)limits->max_payload + WIRE_ERROR_MAX_LEN;
+    size_t hard_limit =
+        limits->max_output > SIZE_MAX - slack ? SIZE_MAX : limits->max_output + slack;
+    buf_init(&c->output, hard_limit);
     buf_init(&c->pending, CONN_FEED_MAX);
 }
 

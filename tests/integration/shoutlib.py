@@ -1,0 +1,268 @@
+"""Shared helpers for shout's integration tests.
+
+Starts a real shoutd on a free loopback port, stops it by PID, speaks the
+framed protocol (docs: /work/shared/design.md, "Wire protocol") and reads
+sockets with a deadline. Every blocking call here is bounded by TIMEOUT.
+
+The binaries come from the environment: SHOUTD and SHOUT (ctest sets them).
+"""
+
+import collections
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+SHOUTD = os.environ.get("SHOUTD", "")
+SHOUT = os.environ.get("SHOUT", "")
+
+TIMEOUT = 10.0        # seconds any single wait may take
+QUIET_TIMEOUT = 0.5   # how long "nothing arrives" is watched for
+STOP_TIMEOUT = 15.0   # SIGTERM to exit, including a drain grace period
+
+MAGIC = b"\xf5\x55"
+VERSION = 1
+TYPE_REQUEST, TYPE_REPLY, TYPE_ERROR = 1, 2, 3
+HEADER = struct.Struct(">2sBBIQ")
+HEADER_LEN = HEADER.size
+
+# Error codes, as in lib/wire.h.
+ERR_BAD_MAGIC = 1
+ERR_BAD_VERSION = 2
+ERR_BAD_TYPE = 3
+ERR_TOO_LARGE = 4
+ERR_UNEXPECTED_TYPE = 5
+ERR_LENGTH_MISMATCH = 6
+
+Header = collections.namedtuple("Header", "magic version type length id")
+
+
+def encode_frame(payload, frame_id, frame_type=TYPE_REQUEST, version=VERSION,
+                 magic=MAGIC, length=None):
+    """A header plus payload; length defaults to the payload's true length."""
+    if length is None:
+        length = len(payload)
+    return HEADER.pack(magic, version, frame_type, length, frame_id) + payload
+
+
+def parse_header(data):
+    return Header(*HEADER.unpack(data[:HEADER_LEN]))
+
+
+def parse_error_payload(payload):
+    """(code, reason) of an error frame's payload."""
+    (code,) = struct.unpack(">H", payload[:2])
+    return code, payload[2:]
+
+
+def _set_remaining(sock, deadline):
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise socket.timeout("deadline passed")
+    sock.settimeout(remaining)
+
+
+def recv_exact(sock, n, timeout=TIMEOUT):
+    """Exactly n bytes, or AssertionError on EOF; socket.timeout after timeout."""
+    deadline = time.monotonic() + timeout
+    chunks = []
+    got = 0
+    while got < n:
+        _set_remaining(sock, deadline)
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            raise AssertionError(f"EOF after {got} of {n} bytes")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv_until_eof(sock, timeout=TIMEOUT):
+    """Everything up to EOF; socket.timeout if EOF does not come in time."""
+    deadline = time.monotonic() + timeout
+    chunks = []
+    while True:
+        _set_remaining(sock, deadline)
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def recv_frame(sock, timeout=TIMEOUT):
+    """(Header, payload) of the next frame on a stream socket."""
+    header = parse_header(recv_exact(sock, HEADER_LEN, timeout))
+    return header, recv_exact(sock, header.length, timeout)
+
+
+def connect(port, host="127.0.0.1"):
+    return socket.create_connection((host, port), timeout=TIMEOUT)
+
+
+def udp_socket(family=socket.AF_INET):
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+def free_port(sock_type):
+    """A loopback port that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, sock_type) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def have_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def run_program(path, *args, stdin=b""):
+    """Run one of our binaries to completion (killed after TIMEOUT)."""
+    if not path:
+        raise unittest.SkipTest("SHOUTD or SHOUT is not set")
+    return subprocess.run([path, *args], input=stdin, capture_output=True,
+                          timeout=TIMEOUT, check=False)
+
+
+class Writer(threading.Thread):
+    """Writes data to a socket in the background while the test reads."""
+
+    def __init__(self, sock, data, shut_write=False):
+        super().__init__(daemon=True)
+        self.sock = sock
+        self.data = data
+        self.shut_write = shut_write
+        self.error = None
+
+    def run(self):
+        try:
+            self.sock.sendall(self.data)
+            if self.shut_write:
+                self.sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            self.error = exc
+
+    def finish(self):
+        """Wait for the write to complete and re-raise its failure, if any."""
+        self.join(TIMEOUT)
+        if self.is_alive():
+            raise AssertionError("writer still blocked after the reply was read")
+        if self.error is not None:
+            raise self.error
+
+
+class Server:
+    """A shoutd on a free port (--port 0), stopped by PID and always reaped."""
+
+    def __init__(self, *args):
+        if not SHOUTD:
+            raise unittest.SkipTest("SHOUTD is not set")
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([SHOUTD, "--port", "0", *args],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=self.stderr)
+        try:
+            self.port = self._read_port()
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_port(self):
+        deadline = time.monotonic() + TIMEOUT
+        fd = self.proc.stdout.fileno()
+        out = b""
+        while b"\n" not in out:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"shoutd printed no port: {out!r}\n"
+                                     f"{self.stderr_text()}")
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if readable:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    self.proc.wait(TIMEOUT)
+                    raise AssertionError(
+                        f"shoutd exited {self.proc.returncode} before "
+                        f"printing its port: {out!r}\n{self.stderr_text()}")
+                out += chunk
+        line = out.split(b"\n", 1)[0].strip()
+        if not line.isdigit() or not 0 < int(line) < 65536:
+            raise AssertionError(f"not a port line: {line!r}")
+        return int(line)
+
+    def stderr_text(self):
+        self.stderr.seek(0)
+        return "shoutd stderr:\n" + self.stderr.read().decode(errors="replace")
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM):
+        """Signal the server by PID and return its exit status."""
+        if self.running():
+            os.kill(self.proc.pid, sig)
+        try:
+            return self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise AssertionError(f"shoutd did not exit within {STOP_TIMEOUT} s "
+                                 f"of signal {sig!r}") from None
+
+    def close(self):
+        """Kill if still running, reap, release the pipes. Idempotent."""
+        if self.running():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.stderr.close()
+
+
+class ServerTestCase(unittest.TestCase):
+    """Each test gets its own shoutd; at the end it must still be running and
+    exit with status 0 on SIGTERM (a crash or a sanitizer report fails it)."""
+
+    server_args = ()
+
+    def setUp(self):
+        self.server = Server(*self.server_args)
+        self.addCleanup(self.server.close)
+        self.port = self.server.port
+
+    def tearDown(self):
+        if self.server.proc.returncode is not None:
+            return  # the test stopped the server itself and checked it
+        self.assertTrue(self.server.running(),
+                        "shoutd died during the test\n" + self.server.stderr_text())
+        status = self.server.stop()
+        self.assertEqual(status, 0, self.server.stderr_text())
+
+    def assert_serves_text(self, host="127.0.0.1"):
+        """A new TCP client is still answered."""
+        with connect(self.port, host) as sock:
+            sock.sendall(b"still alive?")
+            self.assertEqual(recv_exact(sock, 12), b"STILL ALIVE?")
+
+    def assert_error_then_eof(self, sock, frame_id, code):
+        """The next frame is error `code` for `frame_id`, then the server closes."""
+        header, payload = recv_frame(sock)
+        self.assertEqual(header.magic, MAGIC)
+        self.assertEqual(header.version, VERSION)
+        self.assertEqual(header.type, TYPE_ERROR)
+        self.assertEqual(header.id, frame_id)
+        self.assertGreaterEqual(len(payload), 2)
+        got_code, reason = parse_error_payload(payload)
+        self.assertEqual(got_code, code, f"reason {reason!r}")
+        self.assertTrue(reason.isascii(), reason)
+        self.assertEqual(recv_until_eof(sock), b"")
