@@ -52,23 +52,36 @@ void hist_record(struct hist *h, uint64_t value_ns)
         h->clamped++;
     }
     h->buckets[hist_bucket_of(value_ns)]++;
-    h->count++;
     if (value_ns < h->min_ns)
         h->min_ns = value_ns;
     if (value_ns > h->max_ns)
         h->max_ns = value_ns;
-    h->sum_ns += (double)value_ns;
-    h->sum_sq_ns += (double)value_ns * (double)value_ns;
+    /* Welford's update, with the mean taken from the exact running sum. */
+    double value = (double)value_ns;
+    double mean_before = h->count ? h->sum_ns / (double)h->count : 0.0;
+    h->count++;
+    h->sum_ns += value;
+    double mean_after = h->sum_ns / (double)h->count;
+    h->m2_ns += (value - mean_before) * (value - mean_after);
 }
 
 void hist_merge(struct hist *dst, const struct hist *src)
 {
+    if (src->count == 0)
+        return;
     for (size_t i = 0; i < HIST_BUCKETS; i++)
         dst->buckets[i] += src->buckets[i];
+    /* Chan et al.'s rule for combining two sets' squared deviations. */
+    if (dst->count == 0) {
+        dst->m2_ns = src->m2_ns;
+    } else {
+        double n_dst = (double)dst->count, n_src = (double)src->count;
+        double delta = src->sum_ns / n_src - dst->sum_ns / n_dst;
+        dst->m2_ns += src->m2_ns + delta * delta * n_dst * n_src / (n_dst + n_src);
+    }
     dst->count += src->count;
     dst->clamped += src->clamped;
     dst->sum_ns += src->sum_ns;
-    dst->sum_sq_ns += src->sum_sq_ns;
     if (src->min_ns < dst->min_ns)
         dst->min_ns = src->min_ns;
     if (src->max_ns > dst->max_ns)
@@ -79,12 +92,17 @@ uint64_t hist_percentile(const struct hist *h, double pct)
 {
     if (h->count == 0)
         return 0;
-    if (pct <= 0)
+    if (!(pct > 0)) /* NaN too */
         return h->min_ns;
     if (pct >= 100)
         return h->max_ns;
-    /* The rank of the sample asked for, 1-based: ceil(pct% of count). */
-    uint64_t rank = (uint64_t)ceil(pct / 100.0 * (double)h->count);
+    /*
+     * The rank of the sample asked for, 1-based: ceil(pct% of count). 99.9 has
+     * no exact binary form, so 99.9% of 1000 comes out as 999.0000000000001;
+     * a relative nudge far below one sample keeps ceil from jumping a rank.
+     */
+    double exact_rank = pct / 100.0 * (double)h->count;
+    uint64_t rank = (uint64_t)ceil(exact_rank - exact_rank * 1e-12);
     if (rank < 1)
         rank = 1;
     uint64_t seen = 0;
@@ -112,8 +130,7 @@ double hist_stdev(const struct hist *h)
 {
     if (h->count < 2)
         return 0.0;
-    double mean = hist_mean(h);
-    double variance = h->sum_sq_ns / (double)h->count - mean * mean;
+    double variance = h->m2_ns / (double)h->count;
     return variance > 0 ? sqrt(variance) : 0.0;
 }
 
@@ -124,11 +141,11 @@ void hist_add_bucket(struct hist *h, uint64_t value_ns, uint64_t count)
 }
 
 void hist_restore_summary(struct hist *h, uint64_t min_ns, uint64_t max_ns, double sum_ns,
-                          double sum_sq_ns, uint64_t clamped)
+                          double m2_ns, uint64_t clamped)
 {
     h->min_ns = min_ns;
     h->max_ns = max_ns;
     h->sum_ns = sum_ns;
-    h->sum_sq_ns = sum_sq_ns;
+    h->m2_ns = m2_ns;
     h->clamped = clamped;
 }

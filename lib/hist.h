@@ -34,7 +34,12 @@ struct hist {
     uint64_t max_ns;  /* exact */
     uint64_t clamped; /* values over HIST_MAX_NS, recorded as HIST_MAX_NS */
     double sum_ns;    /* for the exact mean */
-    double sum_sq_ns; /* for the standard deviation */
+    /*
+     * The sum of squared deviations from the mean (Welford's M2), for the
+     * standard deviation: summing squares and subtracting mean^2 cancels
+     * away every digit when the spread is small next to the mean.
+     */
+    double m2_ns;
     uint64_t buckets[HIST_BUCKETS];
 };
 
@@ -64,6 +69,6 @@ uint64_t hist_bucket_high(size_t bucket); /* inclusive */
  */
 void hist_add_bucket(struct hist *h, uint64_t value_ns, uint64_t count);
 void hist_restore_summary(struct hist *h, uint64_t min_ns, uint64_t max_ns, double sum_ns,
-                          double sum_sq_ns, uint64_t clamped);
+                          double m2_ns, uint64_t clamped);
 
 #endif
