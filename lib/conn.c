@@ -7,8 +7,15 @@
 
 void conn_init(struct conn *c, const struct conn_limits *limits, struct conn_counters *counters)
 {
-    *c = (struct conn){.limits = *limits, .counters = counters};
+    conn_init_mode(c, limits, counters, CONN_MODE_UNDECIDED);
+}
+
+void conn_init_mode(struct conn *c, const struct conn_limits *limits,
+                    struct conn_counters *counters, enum conn_mode mode)
+{
+    *c = (struct conn){.limits = *limits, .counters = counters, .mode = mode};
     wire_decoder_init(&c->decoder, limits->max_payload);
+    sockperf_decoder_init(&c->sockperf, limits->max_payload);
     /*
      * The soft cap, plus the reply frame that crossed it, plus an error
      * frame. Saturating, so that a max_output meant as "no limit" cannot
@@ -24,6 +31,7 @@ void conn_init(struct conn *c, const struct conn_limits *limits, struct conn_cou
 void conn_free(struct conn *c)
 {
     wire_decoder_free(&c->decoder);
+    sockperf_decoder_free(&c->sockperf);
     buf_free(&c->output);
     buf_free(&c->pending);
 }
@@ -119,6 +127,61 @@ static size_t conn_answer_frames(struct conn *c, const uint8_t *in, size_t len)
     return taken;
 }
 
+/*
+ * A sockperf length that cannot be right: the stream has lost its framing.
+ * sockperf has no error message, so the replies already queued are sent and
+ * the connection finishes, like after an error frame.
+ */
+static void conn_lose_sockperf_framing(struct conn *c)
+{
+    if (sockperf_decoder_error(&c->sockperf) == SOCKPERF_ERR_NO_MEMORY) {
+        conn_break(c);
+        return;
+    }
+    buf_clear(&c->pending);
+    c->state = CONN_FAILED;
+    c->counters->sockperf_bad_length++;
+}
+
+static int conn_send_sockperf_reply(struct conn *c, const struct sockperf_message *message)
+{
+    size_t len = message->header.length;
+    uint8_t *out = buf_reserve(&c->output, len);
+    if (!out)
+        return -ENOMEM;
+    sockperf_encode_reply(out, &message->header, message->payload);
+    buf_commit(&c->output, len);
+    c->counters->sockperf_replies++;
+    c->counters->bytes_out += len;
+    return 0;
+}
+
+/* Answer whole sockperf messages while the output has room; returns the bytes taken. */
+static size_t conn_answer_sockperf(struct conn *c, const uint8_t *in, size_t len)
+{
+    size_t taken = 0;
+    while (taken < len && !conn_output_full(c)) {
+        size_t used;
+        struct sockperf_message message;
+        enum sockperf_status status =
+            sockperf_decode(&c->sockperf, in + taken, len - taken, &used, &message);
+        taken += used;
+        if (status == SOCKPERF_NEED_MORE)
+            break;
+        if (status == SOCKPERF_ERROR) {
+            c->counters->bytes_discarded += len - taken;
+            conn_lose_sockperf_framing(c);
+            return len;
+        }
+        c->counters->sockperf_messages++;
+        if (sockperf_wants_reply(&message.header) && conn_send_sockperf_reply(c, &message) != 0) {
+            conn_break(c);
+            return len;
+        }
+    }
+    return taken;
+}
+
 /* Answer what the output has room for; returns how many bytes were taken. */
 static size_t conn_answer(struct conn *c, const uint8_t *in, size_t len)
 {
@@ -126,8 +189,13 @@ static size_t conn_answer(struct conn *c, const uint8_t *in, size_t len)
         return 0;
     if (c->mode == CONN_MODE_UNDECIDED)
         c->mode = in[0] == WIRE_MAGIC_0 ? CONN_MODE_FRAMED : CONN_MODE_TEXT;
-    size_t taken =
-        c->mode == CONN_MODE_TEXT ? conn_answer_text(c, in, len) : conn_answer_frames(c, in, len);
+    size_t taken;
+    if (c->mode == CONN_MODE_TEXT)
+        taken = conn_answer_text(c, in, len);
+    else if (c->mode == CONN_MODE_FRAMED)
+        taken = conn_answer_frames(c, in, len);
+    else
+        taken = conn_answer_sockperf(c, in, len);
     c->counters->bytes_in += taken;
     return taken;
 }

@@ -10,6 +10,12 @@
  * error frame, after which input is ignored and the connection finishes once
  * the error is sent.
  *
+ * conn_init_mode fixes the mode at the start instead. That is how shoutd's
+ * sockperf port speaks sockperf's format (lib/sockperf.h) through this same
+ * engine, with the same backpressure and pipelining: messages are answered
+ * in order, and a bad length ends the connection like a framing error does,
+ * but without an error frame (sockperf has none).
+ *
  * Backpressure: the engine stops turning input into output once
  * limits.max_output bytes wait to be sent. Input it was handed but could not
  * answer yet is kept (at most one feed, CONN_FEED_MAX bytes) and answered as
@@ -30,6 +36,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "sockperf.h"
 #include "wire.h"
 
 /* The most bytes one conn_feed call may hand over (one socket read). */
@@ -47,18 +54,22 @@ struct conn_counters {
     uint64_t requests;                        /* framed requests answered */
     uint64_t bytes_discarded;                 /* input ignored after an error frame */
     uint64_t errors[WIRE_ERROR_CODE_MAX + 1]; /* error frames sent, by code */
+    uint64_t sockperf_messages;               /* sockperf messages received whole */
+    uint64_t sockperf_replies;                /* sockperf replies produced */
+    uint64_t sockperf_bad_length;             /* sockperf lengths that lost the framing */
 };
 
 enum conn_mode {
     CONN_MODE_UNDECIDED, /* no byte yet */
     CONN_MODE_TEXT,
     CONN_MODE_FRAMED,
+    CONN_MODE_SOCKPERF, /* only ever set by conn_init_mode */
 };
 
 enum conn_state {
     CONN_OPEN,      /* reading and answering */
     CONN_PEER_DONE, /* the peer sent EOF: answer what is held, then finish */
-    CONN_FAILED,    /* an error frame is queued: send it, then finish */
+    CONN_FAILED,    /* the framing is lost (an error frame may be queued): send, then finish */
     CONN_BROKEN,    /* memory ran out: nothing more can be sent, close now */
 };
 
@@ -68,11 +79,15 @@ struct conn {
     enum conn_mode mode;
     enum conn_state state;
     struct wire_decoder decoder;
+    struct sockperf_decoder sockperf;
     struct buf output;  /* replies not yet sent */
     struct buf pending; /* input received but not answered (backpressure) */
 };
 
 void conn_init(struct conn *c, const struct conn_limits *limits, struct conn_counters *counters);
+/* conn_init with the mode fixed from the start (CONN_MODE_UNDECIDED: chosen by the first byte). */
+void conn_init_mode(struct conn *c, const struct conn_limits *limits,
+                    struct conn_counters *counters, enum conn_mode mode);
 void conn_free(struct conn *c);
 
 /*

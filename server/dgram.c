@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "sockperf.h"
 #include "udp.h"
 
 /* Datagrams per recvmmsg, and batches per wakeup so that TCP gets its turn. */
@@ -14,8 +15,43 @@
 
 static uint8_t dgram_bufs[DGRAM_BATCH][DGRAM_MAX_LEN];
 
+/* Answer a datagram on the main port in place; returns the reply's length, 0 for none. */
+static size_t dgram_answer_shout(struct server *server, uint8_t *dgram, size_t len)
+{
+    struct udp_answer answer = udp_answer(dgram, len, server->limits.max_payload, dgram);
+    if (answer.verdict == UDP_DROP_EMPTY) {
+        server->stats.udp_dropped_empty++;
+        return 0;
+    }
+    if (answer.verdict == UDP_DROP_TOO_SHORT) {
+        server->stats.udp_dropped_short++;
+        return 0;
+    }
+    if (answer.verdict == UDP_REPLY_ERROR)
+        server->counters.errors[answer.error]++;
+    return answer.reply_len;
+}
+
+/* Answer a datagram on the sockperf port in place; returns the reply's length, 0 for none. */
+static size_t dgram_answer_sockperf(struct server *server, uint8_t *dgram, size_t len)
+{
+    switch (sockperf_answer_datagram(dgram, len, server->limits.max_payload, dgram)) {
+    case SOCKPERF_REPLY:
+        server->counters.sockperf_messages++;
+        server->counters.sockperf_replies++;
+        return len;
+    case SOCKPERF_NO_REPLY:
+        server->counters.sockperf_messages++;
+        return 0;
+    case SOCKPERF_BAD_LENGTH:
+        server->counters.sockperf_bad_length++;
+        return 0;
+    }
+    return 0;
+}
+
 /* Answer one batch; returns how many datagrams were read (0 when drained). */
-static int dgram_answer_batch(struct server *server, int fd)
+static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
 {
     struct sockaddr_storage peers[DGRAM_BATCH];
     struct iovec iovs[DGRAM_BATCH];
@@ -34,20 +70,13 @@ static int dgram_answer_batch(struct server *server, int fd)
     struct mmsghdr replies[DGRAM_BATCH];
     int reply_count = 0;
     for (int i = 0; i < got; i++) {
-        struct udp_answer answer =
-            udp_answer(dgram_bufs[i], msgs[i].msg_len, server->limits.max_payload, dgram_bufs[i]);
         server->stats.udp_datagrams++;
-        if (answer.verdict == UDP_DROP_EMPTY) {
-            server->stats.udp_dropped_empty++;
+        server->stats.udp_bytes_in += msgs[i].msg_len;
+        size_t reply_len = sockperf ? dgram_answer_sockperf(server, dgram_bufs[i], msgs[i].msg_len)
+                                    : dgram_answer_shout(server, dgram_bufs[i], msgs[i].msg_len);
+        if (reply_len == 0)
             continue;
-        }
-        if (answer.verdict == UDP_DROP_TOO_SHORT) {
-            server->stats.udp_dropped_short++;
-            continue;
-        }
-        if (answer.verdict == UDP_REPLY_ERROR)
-            server->counters.errors[answer.error]++;
-        iovs[i].iov_len = answer.reply_len;
+        iovs[i].iov_len = reply_len;
         replies[reply_count++] = (struct mmsghdr){.msg_hdr = msgs[i].msg_hdr};
         replies[reply_count - 1].msg_hdr.msg_flags = 0;
     }
@@ -62,8 +91,11 @@ static int dgram_answer_batch(struct server *server, int fd)
                 continue;
             /* A full socket buffer or an unreachable peer: UDP is allowed to lose it. */
             failed++;
-            sent = 1;
+            sent_total++;
+            continue;
         }
+        for (int j = sent_total; j < sent_total + sent; j++)
+            server->stats.udp_bytes_out += replies[j].msg_len;
         sent_total += sent;
     }
     server->stats.udp_send_failed += (uint64_t)failed;
@@ -71,12 +103,22 @@ static int dgram_answer_batch(struct server *server, int fd)
     return got;
 }
 
+static void dgram_drain(struct server *server, int fd, bool sockperf)
+{
+    for (int round = 0; round < DGRAM_ROUNDS; round++) {
+        if (dgram_answer_batch(server, fd, sockperf) < DGRAM_BATCH)
+            return;
+    }
+}
+
 void dgram_on_ready(struct loop_source *socket_source, uint32_t events)
 {
     (void)events;
-    struct server *server = socket_source->owner;
-    for (int round = 0; round < DGRAM_ROUNDS; round++) {
-        if (dgram_answer_batch(server, socket_source->fd) < DGRAM_BATCH)
-            return;
-    }
+    dgram_drain(socket_source->owner, socket_source->fd, false);
+}
+
+void dgram_on_sockperf_ready(struct loop_source *socket_source, uint32_t events)
+{
+    (void)events;
+    dgram_drain(socket_source->owner, socket_source->fd, true);
 }

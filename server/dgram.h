@@ -1,8 +1,8 @@
 /*
  * dgram: shoutd's UDP side. Reads datagrams in batches (recvmmsg), answers
- * each with the datagram handler (lib/udp.h) in place, and sends the answers
- * in one batch (sendmmsg). The batch buffers are static: UDP costs no
- * per-client memory.
+ * each in place with the datagram handler (lib/udp.h on the main port,
+ * lib/sockperf.h on the sockperf port), and sends the answers in one batch
+ * (sendmmsg). The batch buffers are static: UDP costs no per-client memory.
  */
 #ifndef SHOUTD_DGRAM_H
 #define SHOUTD_DGRAM_H
@@ -11,5 +11,7 @@
 
 /* The UDP socket's callback (its owner is the server). */
 void dgram_on_ready(struct loop_source *socket_source, uint32_t events);
+/* The same for a sockperf port's UDP socket. */
+void dgram_on_sockperf_ready(struct loop_source *socket_source, uint32_t events);
 
 #endif

@@ -65,12 +65,12 @@ void listeners_close(struct listeners *ls)
 }
 
 /* Bind every address on port (0: let the kernel choose, on the first TCP socket). */
-static int listeners_try(struct listeners *ls, struct options *opts, uint16_t port,
-                         const char **failed)
+static int listeners_try(struct listeners *ls, struct listen_addr *addrs, size_t count,
+                         uint16_t port, bool with_udp, const char **failed)
 {
     ls->count = 0;
-    for (size_t i = 0; i < opts->listen_count; i++) {
-        struct listen_addr *where = &opts->listen[i];
+    for (size_t i = 0; i < count; i++) {
+        struct listen_addr *where = &addrs[i];
         *failed = where->text;
         ls->tcp_fds[i] = ls->udp_fds[i] = -1;
         ls->count = i + 1;
@@ -83,6 +83,8 @@ static int listeners_try(struct listeners *ls, struct options *opts, uint16_t po
             port = listen_bound_port(fd);
             listen_set_port(where, port);
         }
+        if (!with_udp)
+            continue;
         fd = listen_bind(where, SOCK_DGRAM);
         if (fd < 0)
             return fd;
@@ -92,20 +94,20 @@ static int listeners_try(struct listeners *ls, struct options *opts, uint16_t po
     return 0;
 }
 
-int listeners_open(struct listeners *ls, struct options *opts)
+int listeners_open(struct listeners *ls, struct listen_addr *addrs, size_t count, uint16_t port,
+                   bool with_udp)
 {
     const char *failed = "";
-    int tries = opts->port == 0 ? LISTEN_PORT_TRIES : 1;
+    int tries = port == 0 ? LISTEN_PORT_TRIES : 1;
     int err = 0;
     for (int i = 0; i < tries; i++) {
-        err = listeners_try(ls, opts, opts->port, &failed);
+        err = listeners_try(ls, addrs, count, port, with_udp, &failed);
         if (err == 0)
             return 0;
         listeners_close(ls);
         if (err != -EADDRINUSE)
             break;
     }
-    fprintf(stderr, "shoutd: cannot listen on %s port %u: %s\n", failed, opts->port,
-            strerror(-err));
+    fprintf(stderr, "shoutd: cannot listen on %s port %u: %s\n", failed, port, strerror(-err));
     return err;
 }

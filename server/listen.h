@@ -1,8 +1,10 @@
 /*
- * listen: opens shoutd's sockets, a TCP listener and a UDP socket on every
- * listen address, all on one port. With port 0 it picks a port that is free
- * for TCP and UDP on every address at once. The caller owns the descriptors
- * in struct listeners and closes them with listeners_close.
+ * listen: opens a set of shoutd's sockets, a TCP listener and (optionally) a
+ * UDP socket on every address given, all on one port: the main port, the
+ * sockperf port, and the stats port (TCP only) are each one set. With port 0
+ * it picks a port that is free for TCP and UDP on every address at once. The
+ * caller owns the descriptors in struct listeners and closes them with
+ * listeners_close.
  */
 #ifndef SHOUTD_LISTEN_H
 #define SHOUTD_LISTEN_H
@@ -19,8 +21,12 @@ struct listeners {
     uint16_t port;
 };
 
-/* 0, or a negative errno with a message already written to stderr. */
-int listeners_open(struct listeners *ls, struct options *opts);
+/*
+ * Listen on port at addrs[0..count), writing the port into each address.
+ * 0, or a negative errno with a message already written to stderr.
+ */
+int listeners_open(struct listeners *ls, struct listen_addr *addrs, size_t count, uint16_t port,
+                   bool with_udp);
 void listeners_close(struct listeners *ls);
 
 #endif

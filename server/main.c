@@ -1,19 +1,22 @@
 /*
- * shoutd: the shout server. main wires the parts together: options, the
- * listening sockets, signals as events, and the loop that runs until
- * SIGINT or SIGTERM.
+ * shoutd: the shout server. main wires the parts together: options, the CPU
+ * it is pinned to, the listening sockets (main port, sockperf port, stats
+ * port), signals as events, and the loop that runs until SIGINT or SIGTERM.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dgram.h"
 #include "server.h"
+#include "stats.h"
 #include "stream.h"
 
 static void server_on_signal(struct loop_source *source, uint32_t events)
@@ -49,24 +52,97 @@ static int server_watch_signals(struct server *server)
     return loop_add(&server->loop, &server->signal_source, EPOLLIN);
 }
 
-static int server_watch_sockets(struct server *server)
+/*
+ * Pin the whole process to one CPU before anything is served, so that every
+ * message is handled there. 0, or a one-line usage message and -EINVAL when
+ * the CPU is not one this process may run on.
+ */
+static int server_pin_cpu(int cpu)
 {
-    struct listeners *ls = &server->listeners;
-    for (size_t i = 0; i < ls->count; i++) {
-        server->tcp_sources[i] = (struct loop_source){
-            .fd = ls->tcp_fds[i], .on_ready = stream_on_listener_ready, .owner = server};
-        server->udp_sources[i] =
-            (struct loop_source){.fd = ls->udp_fds[i], .on_ready = dgram_on_ready, .owner = server};
-        int err = loop_add(&server->loop, &server->tcp_sources[i], EPOLLIN);
-        if (err == 0)
-            err = loop_add(&server->loop, &server->udp_sources[i], EPOLLIN);
-        if (err != 0)
-            return err;
-        fprintf(stderr, "shoutd: listening on %s%s%s port %u (tcp, udp)\n",
-                strchr(server->opts.listen[i].text, ':') ? "[" : "", server->opts.listen[i].text,
-                strchr(server->opts.listen[i].text, ':') ? "]" : "", ls->port);
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || !CPU_ISSET(cpu, &allowed)) {
+        fprintf(stderr, "shoutd: --cpu %d: not a CPU this process may run on (%d allowed)\n", cpu,
+                CPU_COUNT(&allowed));
+        return -EINVAL;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0) {
+        fprintf(stderr, "shoutd: --cpu %d: %s\n", cpu, strerror(errno));
+        return -EINVAL;
     }
     return 0;
+}
+
+/* Register one set of listeners: TCP with on_tcp, UDP (when open) with on_udp. */
+static int server_watch_set(struct server *server, const struct listeners *ls,
+                            const struct listen_addr *addrs, struct loop_source *tcp_sources,
+                            struct loop_source *udp_sources, loop_callback *on_tcp,
+                            loop_callback *on_udp, const char *what)
+{
+    for (size_t i = 0; i < ls->count; i++) {
+        tcp_sources[i] =
+            (struct loop_source){.fd = ls->tcp_fds[i], .on_ready = on_tcp, .owner = server};
+        int err = loop_add(&server->loop, &tcp_sources[i], EPOLLIN);
+        if (err == 0 && ls->udp_fds[i] >= 0) {
+            udp_sources[i] =
+                (struct loop_source){.fd = ls->udp_fds[i], .on_ready = on_udp, .owner = server};
+            err = loop_add(&server->loop, &udp_sources[i], EPOLLIN);
+        }
+        if (err != 0)
+            return err;
+        bool v6 = strchr(addrs[i].text, ':') != NULL;
+        fprintf(stderr, "shoutd: %s on %s%s%s port %u (%s)\n", what, v6 ? "[" : "", addrs[i].text,
+                v6 ? "]" : "", ls->port, ls->udp_fds[i] >= 0 ? "tcp, udp" : "tcp");
+    }
+    return 0;
+}
+
+/* Open and register every socket: 0, or a negative errno with a message on stderr. */
+static int server_listen(struct server *server)
+{
+    struct options *opts = &server->opts;
+    int err =
+        listeners_open(&server->listeners, opts->listen, opts->listen_count, opts->port, true);
+    if (err != 0)
+        return err;
+    err = server_watch_set(server, &server->listeners, opts->listen, server->tcp_sources,
+                           server->udp_sources, stream_on_listener_ready, dgram_on_ready,
+                           "listening");
+    if (err == 0 && opts->sockperf_enabled) {
+        err = listeners_open(&server->sockperf_listeners, opts->listen, opts->listen_count,
+                             opts->sockperf_port, true);
+        if (err != 0)
+            return err;
+        err = server_watch_set(server, &server->sockperf_listeners, opts->listen,
+                               server->sockperf_tcp_sources, server->sockperf_udp_sources,
+                               stream_on_sockperf_listener_ready, dgram_on_sockperf_ready,
+                               "sockperf format");
+    }
+    if (err == 0 && opts->stats_enabled) {
+        err = listeners_open(&server->stats_listener, &opts->stats_listen, 1, opts->stats_port,
+                             false);
+        if (err != 0)
+            return err;
+        err = server_watch_set(server, &server->stats_listener, &opts->stats_listen,
+                               &server->stats_source, NULL, stats_on_listener_ready, NULL, "stats");
+    }
+    if (err != 0)
+        fprintf(stderr, "shoutd: cannot watch the sockets: %s\n", strerror(-err));
+    return err;
+}
+
+/* Line 1 is the port alone (scripts read just that); the others say what they are. */
+static void server_print_ports(const struct server *server)
+{
+    printf("%u\n", server->listeners.port);
+    if (server->opts.stats_enabled)
+        printf("stats %u\n", server->stats_listener.port);
+    if (server->opts.sockperf_enabled)
+        printf("sockperf %u\n", server->sockperf_listeners.port);
+    fflush(stdout);
 }
 
 static int server_run(struct server *server)
@@ -100,6 +176,9 @@ int main(int argc, char **argv)
                           ? server.opts.max_frame + WIRE_HEADER_LEN
                           : 1024 * 1024,
     };
+    if (server.opts.cpu >= 0 && server_pin_cpu(server.opts.cpu) != 0)
+        return 2;
+    clock_gettime(CLOCK_MONOTONIC, &server.started);
     list_init(&server.streams);
     list_init(&server.lingering);
     server.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -113,19 +192,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "shoutd: cannot set up the event loop: %s\n", strerror(-err));
         return 1;
     }
-    if (listeners_open(&server.listeners, &server.opts) != 0)
+    if (server_listen(&server) != 0)
         return 1;
-    err = server_watch_sockets(&server);
-    if (err != 0) {
-        fprintf(stderr, "shoutd: cannot watch the sockets: %s\n", strerror(-err));
-        return 1;
-    }
-    printf("%u\n", server.listeners.port);
-    fflush(stdout);
+    server_print_ports(&server);
 
     err = server_run(&server);
     stream_close_all(&server);
     listeners_close(&server.listeners);
+    listeners_close(&server.sockperf_listeners);
+    listeners_close(&server.stats_listener);
     close(server.signal_source.fd);
     if (server.spare_fd >= 0)
         close(server.spare_fd);

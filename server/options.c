@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +25,25 @@ static const char usage_text[] =
     "  --max-frame BYTES  largest framed payload accepted (default 1M, at most\n"
     "                     256M; K and M suffixes are binary); a longer frame gets\n"
     "                     error 4 before any of its payload is stored\n"
+    "  --stats-port N     TCP port that answers every connection with the\n"
+    "                     counters as one line of JSON (default: the port + 1;\n"
+    "                     0, or --port 0, picks a free port)\n"
+    "  --stats-listen ADDR\n"
+    "                     address of the stats port (default 127.0.0.1, loopback\n"
+    "                     only, whatever --listen says)\n"
+    "  --no-stats         no stats port\n"
+    "  --sockperf-port N  also answer sockperf's clients (ping-pong, under-load)\n"
+    "                     in sockperf's format, TCP and UDP on port N of every\n"
+    "                     --listen address (0 picks a free port; off by default)\n"
+    "  --cpu N            pin shoutd to CPU N before serving\n"
     "  --help             print this help and exit\n"
     "  --version          print the version and exit\n"
     "\n"
     "Once every socket listens, shoutd prints the port alone on a line to\n"
-    "standard output. Logs go to standard error. SIGINT and SIGTERM stop it\n"
-    "with exit status 0; a bad option exits with status 2.\n";
+    "standard output, then 'stats N' (unless --no-stats) and 'sockperf N'\n"
+    "(with --sockperf-port) on lines of their own. Logs go to standard error.\n"
+    "SIGINT and SIGTERM stop it with exit status 0; a bad option exits with\n"
+    "status 2.\n";
 
 static enum options_result options_usage_error(const char *message, const char *value)
 {
@@ -61,11 +75,9 @@ static int options_parse_size(const char *text, uint64_t max, uint64_t *value)
     return 0;
 }
 
-static int options_add_listen(struct options *opts, const char *text)
+/* An IPv4 or IPv6 address (IPv6 optionally in brackets), port left 0. */
+static int options_parse_addr(const char *text, struct listen_addr *where)
 {
-    if (opts->listen_count == OPTIONS_MAX_LISTEN)
-        return -ENOSPC;
-    struct listen_addr *where = &opts->listen[opts->listen_count];
     char bare[64];
     size_t len = strlen(text);
     /* Accept [::1] as well as ::1, the way URLs write IPv6 addresses. */
@@ -91,22 +103,64 @@ static int options_add_listen(struct options *opts, const char *text)
         return -EINVAL;
     }
     snprintf(where->text, sizeof where->text, "%s", bare);
-    opts->listen_count++;
+    return 0;
+}
+
+static int options_add_listen(struct options *opts, const char *text)
+{
+    if (opts->listen_count == OPTIONS_MAX_LISTEN)
+        return -ENOSPC;
+    int err = options_parse_addr(text, &opts->listen[opts->listen_count]);
+    if (err == 0)
+        opts->listen_count++;
+    return err;
+}
+
+/* A port number, 0 to 65535, without the size suffixes. */
+static int options_parse_port(const char *text, uint16_t *port)
+{
+    uint64_t value;
+    if (options_parse_size(text, 65535, &value) != 0 || strpbrk(text, "kKmM"))
+        return -EINVAL;
+    *port = (uint16_t)value;
     return 0;
 }
 
 enum options_result options_parse(struct options *opts, int argc, char **argv)
 {
-    enum { OPT_LISTEN = 256, OPT_PORT, OPT_MAX_FRAME, OPT_HELP, OPT_VERSION };
+    enum {
+        OPT_LISTEN = 256,
+        OPT_PORT,
+        OPT_MAX_FRAME,
+        OPT_STATS_PORT,
+        OPT_STATS_LISTEN,
+        OPT_NO_STATS,
+        OPT_SOCKPERF_PORT,
+        OPT_CPU,
+        OPT_HELP,
+        OPT_VERSION
+    };
     static const struct option long_options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"port", required_argument, NULL, OPT_PORT},
         {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+        {"stats-port", required_argument, NULL, OPT_STATS_PORT},
+        {"stats-listen", required_argument, NULL, OPT_STATS_LISTEN},
+        {"no-stats", no_argument, NULL, OPT_NO_STATS},
+        {"sockperf-port", required_argument, NULL, OPT_SOCKPERF_PORT},
+        {"cpu", required_argument, NULL, OPT_CPU},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
-    *opts = (struct options){.port = OPTIONS_DEFAULT_PORT, .max_frame = OPTIONS_DEFAULT_MAX_FRAME};
+    *opts = (struct options){
+        .port = OPTIONS_DEFAULT_PORT,
+        .max_frame = OPTIONS_DEFAULT_MAX_FRAME,
+        .stats_enabled = true,
+        .cpu = -1,
+    };
+    bool stats_port_given = false;
+    options_parse_addr(OPTIONS_DEFAULT_STATS_LISTEN, &opts->stats_listen);
 
     opterr = 0;
     optind = 1;
@@ -120,9 +174,32 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
                                            optarg);
             break;
         case OPT_PORT:
-            if (options_parse_size(optarg, 65535, &value) != 0 || strpbrk(optarg, "kKmM"))
+            if (options_parse_port(optarg, &opts->port) != 0)
                 return options_usage_error("--port needs a number from 0 to 65535", optarg);
-            opts->port = (uint16_t)value;
+            break;
+        case OPT_STATS_PORT:
+            if (options_parse_port(optarg, &opts->stats_port) != 0)
+                return options_usage_error("--stats-port needs a number from 0 to 65535", optarg);
+            stats_port_given = true;
+            break;
+        case OPT_STATS_LISTEN:
+            if (options_parse_addr(optarg, &opts->stats_listen) != 0)
+                return options_usage_error("--stats-listen needs an IPv4 or IPv6 address", optarg);
+            break;
+        case OPT_NO_STATS:
+            opts->stats_enabled = false;
+            break;
+        case OPT_SOCKPERF_PORT:
+            if (options_parse_port(optarg, &opts->sockperf_port) != 0)
+                return options_usage_error("--sockperf-port needs a number from 0 to 65535",
+                                           optarg);
+            opts->sockperf_enabled = true;
+            break;
+        case OPT_CPU:
+            /* Whether the CPU exists and may be used is checked when pinning. */
+            if (options_parse_size(optarg, CPU_SETSIZE - 1, &value) != 0 || strpbrk(optarg, "kKmM"))
+                return options_usage_error("--cpu needs a CPU number", optarg);
+            opts->cpu = (int)value;
             break;
         case OPT_MAX_FRAME:
             if (options_parse_size(optarg, OPTIONS_MAX_MAX_FRAME, &value) != 0)
@@ -146,5 +223,12 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         return options_usage_error("unexpected argument", argv[optind]);
     if (opts->listen_count == 0)
         options_add_listen(opts, "127.0.0.1");
+    if (opts->stats_enabled && !stats_port_given) {
+        if (opts->port == 65535)
+            return options_usage_error("the default stats port (--port + 1) would be 65536; "
+                                       "give --stats-port or --no-stats",
+                                       NULL);
+        opts->stats_port = opts->port == 0 ? 0 : (uint16_t)(opts->port + 1);
+    }
     return OPTIONS_RUN;
 }

@@ -6,6 +6,7 @@
 #ifndef SHOUTD_OPTIONS_H
 #define SHOUTD_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -15,6 +16,8 @@
 #define OPTIONS_DEFAULT_MAX_FRAME (1024 * 1024)
 /* Larger frames would let a handful of clients claim gigabytes. */
 #define OPTIONS_MAX_MAX_FRAME (256 * 1024 * 1024)
+/* The counters tell who is being measured: loopback only unless asked. */
+#define OPTIONS_DEFAULT_STATS_LISTEN "127.0.0.1"
 
 struct listen_addr {
     struct sockaddr_storage addr; /* port filled in once known */
@@ -27,6 +30,12 @@ struct options {
     size_t listen_count;
     uint16_t port;
     uint32_t max_frame;
+    bool stats_enabled;
+    uint16_t stats_port; /* 0: a free port */
+    struct listen_addr stats_listen;
+    bool sockperf_enabled;
+    uint16_t sockperf_port; /* 0: a free port */
+    int cpu;                /* the CPU to pin to, or -1 */
 };
 
 enum options_result {

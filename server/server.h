@@ -1,15 +1,20 @@
 /*
  * server: the state shoutd's parts share, owned by main for the whole run:
- * the loop, the listening sockets, the limits every connection gets, the
- * counters, and one read buffer that every connection reads into in turn
- * (the engine keeps what it cannot answer yet, so nothing is lost when the
- * buffer is reused).
+ * the loop, the listening sockets (the main port, the sockperf port, the
+ * stats port), the limits every connection gets, the counters, and one read
+ * buffer that every connection reads into in turn (the engine keeps what it
+ * cannot answer yet, so nothing is lost when the buffer is reused).
+ *
+ * The counters cover both serving ports: tcp and udp by transport, the
+ * engine's counters (struct conn_counters) by protocol. The stats port's own
+ * connections are not counted anywhere.
  */
 #ifndef SHOUTD_SERVER_H
 #define SHOUTD_SERVER_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "conn.h"
 #include "list.h"
@@ -25,6 +30,8 @@ struct server_stats {
     uint64_t lingers_expired; /* lingering closes cut off by their deadline */
     uint64_t udp_datagrams;
     uint64_t udp_replies;
+    uint64_t udp_bytes_in;  /* bytes of the datagrams received */
+    uint64_t udp_bytes_out; /* bytes of the replies sent */
     uint64_t udp_dropped_empty;
     uint64_t udp_dropped_short;
     uint64_t udp_send_failed;
@@ -36,8 +43,14 @@ struct server {
     struct listeners listeners;
     struct loop_source tcp_sources[OPTIONS_MAX_LISTEN];
     struct loop_source udp_sources[OPTIONS_MAX_LISTEN];
+    struct listeners sockperf_listeners;
+    struct loop_source sockperf_tcp_sources[OPTIONS_MAX_LISTEN];
+    struct loop_source sockperf_udp_sources[OPTIONS_MAX_LISTEN];
+    struct listeners stats_listener; /* one TCP socket */
+    struct loop_source stats_source;
     struct loop_source signal_source;
-    int spare_fd; /* held back so that EMFILE can still turn a connection away */
+    struct timespec started; /* CLOCK_MONOTONIC at start, for the uptime */
+    int spare_fd;            /* held back so that EMFILE can still turn a connection away */
     struct conn_limits limits;
     struct conn_counters counters;
     struct server_stats stats;

@@ -149,7 +149,7 @@ static void stream_on_ready(struct loop_source *source, uint32_t events)
     stream_settle(s);
 }
 
-static void stream_open(struct server *server, int fd)
+static void stream_open(struct server *server, int fd, enum conn_mode mode)
 {
     struct stream *s = calloc(1, sizeof *s);
     if (!s) {
@@ -162,7 +162,7 @@ static void stream_open(struct server *server, int fd)
     s->server = server;
     s->source = (struct loop_source){.fd = fd, .on_ready = stream_on_ready, .owner = s};
     s->phase = STREAM_SERVING;
-    conn_init(&s->engine, &server->limits, &server->counters);
+    conn_init_mode(&s->engine, &server->limits, &server->counters, mode);
     list_init(&s->deadline);
     list_append(&server->streams, &s->all);
     server->stats.accepted++;
@@ -175,7 +175,7 @@ static void stream_open(struct server *server, int fd)
  * spins. The spare descriptor is given up to accept the waiting connection
  * and close it at once (the peer sees a clean close), then taken back.
  */
-static void stream_refuse_no_fds(struct server *server, int listener_fd)
+void stream_refuse_no_fds(struct server *server, int listener_fd)
 {
     if (server->spare_fd >= 0)
         close(server->spare_fd);
@@ -187,23 +187,34 @@ static void stream_refuse_no_fds(struct server *server, int listener_fd)
     server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-void stream_on_listener_ready(struct loop_source *listener, uint32_t events)
+static void stream_accept(struct server *server, int listener_fd, enum conn_mode mode)
 {
-    (void)events;
-    struct server *server = listener->owner;
     for (int i = 0; i < STREAM_ACCEPT_BATCH; i++) {
-        int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(listener_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            stream_open(server, fd);
+            stream_open(server, fd, mode);
             continue;
         }
         if (errno == EMFILE || errno == ENFILE)
-            stream_refuse_no_fds(server, listener->fd);
+            stream_refuse_no_fds(server, listener_fd);
         else if (errno == EINTR || errno == ECONNABORTED)
             continue;
         /* EAGAIN: drained; anything else is the peer's trouble, not the listener's. */
         return;
     }
+}
+
+void stream_on_listener_ready(struct loop_source *listener, uint32_t events)
+{
+    (void)events;
+    /* The first byte of each connection chooses text or framed. */
+    stream_accept(listener->owner, listener->fd, CONN_MODE_UNDECIDED);
+}
+
+void stream_on_sockperf_listener_ready(struct loop_source *listener, uint32_t events)
+{
+    (void)events;
+    stream_accept(listener->owner, listener->fd, CONN_MODE_SOCKPERF);
 }
 
 int stream_expire(struct server *server, uint64_t now_ms)

@@ -16,6 +16,14 @@
 
 /* The listening socket's callback (its owner is the server): accept what is waiting. */
 void stream_on_listener_ready(struct loop_source *listener, uint32_t events);
+/* The same for a sockperf port: its connections speak sockperf's format from the start. */
+void stream_on_sockperf_listener_ready(struct loop_source *listener, uint32_t events);
+
+/*
+ * Out of descriptors: accept the connection waiting on listener_fd with the
+ * spare descriptor and close it at once, counted in refused_no_fds.
+ */
+void stream_refuse_no_fds(struct server *server, int listener_fd);
 
 /* Close lingering connections past their deadline; returns ms until the next one, or -1. */
 int stream_expire(struct server *server, uint64_t now_ms);

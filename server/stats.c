@@ -1,0 +1,156 @@
+#include "stats.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stream.h"
+
+/* Stats clients answered per wakeup, so that a flood of them cannot starve the others. */
+#define STATS_ACCEPT_BATCH 16
+
+/* A fixed buffer that formatted pieces are appended to; overflow sticks. */
+struct stats_json {
+    char *at;
+    size_t len;
+    size_t cap;
+    bool overflow;
+};
+
+__attribute__((format(printf, 2, 3))) static void stats_put(struct stats_json *json,
+                                                            const char *format, ...)
+{
+    if (json->overflow)
+        return;
+    va_list args;
+    va_start(args, format);
+    int n = vsnprintf(json->at + json->len, json->cap - json->len, format, args);
+    va_end(args);
+    if (n < 0 || (size_t)n >= json->cap - json->len) {
+        json->overflow = true;
+        return;
+    }
+    json->len += (size_t)n;
+}
+
+static double stats_seconds(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static double stats_uptime_s(const struct timespec *started)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - started->tv_sec) + (double)(now.tv_nsec - started->tv_nsec) / 1e9;
+}
+
+void stats_sample_process(const struct server *server, struct stats_process *process)
+{
+    struct rusage usage = {0};
+    getrusage(RUSAGE_SELF, &usage);
+    *process = (struct stats_process){
+        .pid = (long)getpid(),
+        .uptime_s = stats_uptime_s(&server->started),
+        .cpu = sched_getcpu(),
+        .pinned_cpu = server->opts.cpu,
+        .user_s = stats_seconds(usage.ru_utime),
+        .system_s = stats_seconds(usage.ru_stime),
+    };
+    if (process->cpu < 0)
+        process->cpu = -1;
+}
+
+static void stats_put_tcp(struct stats_json *json, const struct server_stats *st,
+                          const struct conn_counters *c)
+{
+    stats_put(json,
+              "\"tcp\":{\"accepted\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"resets\":%" PRIu64
+              ",\"refused_no_fds\":%" PRIu64 ",\"lingers_expired\":%" PRIu64
+              ",\"requests\":%" PRIu64 ",\"text_bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+              ",\"bytes_out\":%" PRIu64 ",\"bytes_discarded\":%" PRIu64 "},",
+              st->accepted, st->closed, st->resets, st->refused_no_fds, st->lingers_expired,
+              c->requests, c->text_bytes, c->bytes_in, c->bytes_out, c->bytes_discarded);
+}
+
+static void stats_put_udp(struct stats_json *json, const struct server_stats *st)
+{
+    stats_put(json,
+              "\"udp\":{\"datagrams\":%" PRIu64 ",\"replies\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+              ",\"bytes_out\":%" PRIu64 ",\"dropped_empty\":%" PRIu64 ",\"dropped_short\":%" PRIu64
+              ",\"send_failed\":%" PRIu64 "},",
+              st->udp_datagrams, st->udp_replies, st->udp_bytes_in, st->udp_bytes_out,
+              st->udp_dropped_empty, st->udp_dropped_short, st->udp_send_failed);
+}
+
+static void stats_put_errors(struct stats_json *json, const uint64_t *errors)
+{
+    /* The names of lib/wire.h's codes 1..8, in order. */
+    static const char *const names[WIRE_ERROR_CODE_MAX + 1] = {
+        NULL,        "bad_magic",       "bad_version",     "bad_type",
+        "too_large", "unexpected_type", "length_mismatch", "shutting_down",
+        "no_memory",
+    };
+    stats_put(json, "\"errors\":{");
+    for (int code = 1; code <= WIRE_ERROR_CODE_MAX; code++)
+        stats_put(json, "%s\"%s\":%" PRIu64, code > 1 ? "," : "", names[code], errors[code]);
+    stats_put(json, "}");
+}
+
+size_t stats_format(const struct server *server, const struct stats_process *process, char *out,
+                    size_t cap)
+{
+    struct stats_json json = {.at = out, .cap = cap};
+    const struct conn_counters *c = &server->counters;
+    stats_put(&json,
+              "{\"shoutd\":\"%s\",\"pid\":%ld,\"uptime_s\":%.6f,\"cpu\":%d,\"pinned_cpu\":%d,"
+              "\"rusage\":{\"user_s\":%.6f,\"system_s\":%.6f},",
+              SHOUT_VERSION, process->pid, process->uptime_s, process->cpu, process->pinned_cpu,
+              process->user_s, process->system_s);
+    stats_put_tcp(&json, &server->stats, c);
+    stats_put_udp(&json, &server->stats);
+    stats_put(&json,
+              "\"sockperf\":{\"messages\":%" PRIu64 ",\"replies\":%" PRIu64
+              ",\"bad_length\":%" PRIu64 "},",
+              c->sockperf_messages, c->sockperf_replies, c->sockperf_bad_length);
+    stats_put_errors(&json, c->errors);
+    stats_put(&json, "}\n");
+    return json.overflow ? 0 : json.len;
+}
+
+static void stats_answer(struct server *server, int fd)
+{
+    char json[STATS_JSON_MAX];
+    struct stats_process process;
+    stats_sample_process(server, &process);
+    size_t len = stats_format(server, &process, json, sizeof json);
+    /* One try: a short or failed write only costs this client its answer, never a wait. */
+    if (len > 0)
+        (void)send(fd, json, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    close(fd);
+}
+
+void stats_on_listener_ready(struct loop_source *listener, uint32_t events)
+{
+    (void)events;
+    struct server *server = listener->owner;
+    for (int i = 0; i < STATS_ACCEPT_BATCH; i++) {
+        int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            stats_answer(server, fd);
+            continue;
+        }
+        if (errno == EMFILE || errno == ENFILE)
+            stream_refuse_no_fds(server, listener->fd);
+        else if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        return;
+    }
+}

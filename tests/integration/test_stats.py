@@ -1,0 +1,365 @@
+"""The stats port: one JSON object per connection, counters that move by
+exactly what was sent, loopback by default, --no-stats, and --cpu."""
+
+import json
+import os
+import re
+import select
+import socket
+import struct
+import time
+import unittest
+
+from shoutlib import (ERR_BAD_VERSION, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, TYPE_REPLY,
+                      Server, ServerTestCase, connect, encode_frame, have_ipv6_loopback,
+                      recv_exact, recv_frame, recv_until_eof, run_program, udp_socket)
+
+TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "tcp", "udp", "sockperf",
+            "errors"]
+SECTION_KEYS = {
+    "rusage": ["user_s", "system_s"],
+    "tcp": ["accepted", "closed", "resets", "refused_no_fds", "lingers_expired", "requests",
+            "text_bytes", "bytes_in", "bytes_out", "bytes_discarded"],
+    "udp": ["datagrams", "replies", "bytes_in", "bytes_out", "dropped_empty", "dropped_short",
+            "send_failed"],
+    "sockperf": ["messages", "replies", "bad_length"],
+    "errors": ["bad_magic", "bad_version", "bad_type", "too_large", "unexpected_type",
+               "length_mismatch", "shutting_down", "no_memory"],
+}
+COUNTER_SECTIONS = ("tcp", "udp", "sockperf", "errors")
+
+
+class PortsServer(Server):
+    """A shoutd whose port lines are all read: the port, then `stats N`
+    (unless --no-stats), then `sockperf N` (with --sockperf-port)."""
+
+    def __init__(self, *args):
+        self.want_lines = 1 + ("--no-stats" not in args) + ("--sockperf-port" in args)
+        self.lines = []
+        self.stats_port = None
+        self.sockperf_port = None
+        super().__init__(*args)
+
+    def _read_port(self):
+        deadline = time.monotonic() + TIMEOUT
+        fd = self.proc.stdout.fileno()
+        out = b""
+        while out.count(b"\n") < self.want_lines:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"shoutd printed {out!r}\n{self.stderr_text()}")
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if readable:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    self.proc.wait(TIMEOUT)
+                    raise AssertionError(f"shoutd exited {self.proc.returncode} after "
+                                         f"{out!r}\n{self.stderr_text()}")
+                out += chunk
+        self.lines = out.decode().splitlines()
+        for line in self.lines[1:]:
+            name, _, number = line.partition(" ")
+            if not re.fullmatch(r"[1-9][0-9]*", number) or name not in ("stats", "sockperf"):
+                raise AssertionError(f"not a port line: {line!r}")
+            setattr(self, name + "_port", int(number))
+        if not self.lines[0].isdigit():
+            raise AssertionError(f"line 1 is not the port alone: {self.lines[0]!r}")
+        return int(self.lines[0])
+
+    def rest_of_stdout(self):
+        """What shoutd printed after the port lines; call once it has exited."""
+        return self.proc.stdout.read()
+
+
+class PortsTestCase(ServerTestCase):
+    """ServerTestCase with a PortsServer."""
+
+    def setUp(self):
+        self.server = PortsServer(*self.server_args)
+        self.addCleanup(self.server.close)
+        self.port = self.server.port
+
+    def stats(self, host="127.0.0.1"):
+        return fetch_stats(self.server.stats_port, host)
+
+
+def fetch_stats(port, host="127.0.0.1"):
+    """Connect, send nothing, read to EOF: exactly one JSON object and a newline."""
+    with connect(port, host) as sock:
+        data = recv_until_eof(sock)
+    if not data.endswith(b"\n") or data.count(b"\n") != 1:
+        raise AssertionError(f"not one line of JSON: {data!r}")
+    return json.loads(data)
+
+
+def counter_deltas(before, after):
+    """{(section, name): after - before} for every counter."""
+    return {(section, name): after[section][name] - before[section][name]
+            for section in COUNTER_SECTIONS for name in SECTION_KEYS[section]}
+
+
+def listening_tcp(pid):
+    """(address, port) of every listening TCP socket the process holds, from /proc."""
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for name in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, name))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        if not os.path.exists(table):
+            continue
+        with open(table, encoding="ascii") as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                    continue
+                addr_hex, port_hex = fields[1].split(":")
+                raw = bytes.fromhex(addr_hex)
+                # The kernel prints the address as 32-bit words in host (little-endian) order.
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append((socket.inet_ntop(family, raw), int(port_hex, 16)))
+    return sorted(found)
+
+
+class StatsTest(PortsTestCase):
+
+    def test_line_2_names_the_stats_port_and_the_object_has_every_field(self):
+        self.assertEqual(len(self.server.lines), 2)
+        self.assertNotEqual(self.server.stats_port, self.port)
+        stats = self.stats()
+        self.assertEqual(list(stats), TOP_KEYS)
+        for section, keys in SECTION_KEYS.items():
+            self.assertEqual(list(stats[section]), keys, section)
+        version = run_program(SHOUTD, "--version").stdout.decode().split()[-1]
+        self.assertEqual(stats["shoutd"], version)
+        self.assertEqual(stats["pid"], self.server.proc.pid)
+        self.assertEqual(stats["pinned_cpu"], -1)
+        self.assertIn(stats["cpu"], range(os.cpu_count()))
+        self.assertGreaterEqual(stats["uptime_s"], 0)
+        for section in COUNTER_SECTIONS:
+            for name, value in stats[section].items():
+                self.assertIsInstance(value, int, name)
+                self.assertEqual(value, 0, f"{section}.{name} before any traffic")
+
+    def test_stats_connections_are_not_counted(self):
+        for _ in range(3):
+            stats = self.stats()
+        self.assertEqual(stats["tcp"]["accepted"], 0)
+        self.assertEqual(stats["tcp"]["closed"], 0)
+
+    def wait_for_closed(self, before, count):
+        """The server closes a connection after it reads the client's EOF: wait for it."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            after = self.stats()
+            if after["tcp"]["closed"] - before["tcp"]["closed"] >= count:
+                return after
+            if time.monotonic() > deadline:
+                self.fail(f"only {after['tcp']['closed']} connections closed: {after}")
+            time.sleep(0.01)
+
+    def send_framed(self, count):
+        """count pipelined requests; returns (bytes sent, bytes received, payload bytes)."""
+        payloads = [b"request %d" % i * (i + 1) for i in range(count)]
+        stream = b"".join(encode_frame(p, i) for i, p in enumerate(payloads))
+        received = 0
+        with connect(self.port) as sock:
+            sock.sendall(stream)
+            for i, payload in enumerate(payloads):
+                header, body = recv_frame(sock)
+                self.assertEqual((header.type, header.id, body), (TYPE_REPLY, i, payload.upper()))
+                received += HEADER_LEN + len(body)
+        return len(stream), received, sum(map(len, payloads))
+
+    def send_bad_frame(self):
+        """One frame with version 2: an error frame comes back, then EOF."""
+        frame = encode_frame(b"", 99, version=2)
+        with connect(self.port) as sock:
+            sock.sendall(frame)
+            header, body = recv_frame(sock)
+            self.assertEqual(header.type, TYPE_ERROR)
+            self.assertEqual(struct.unpack(">H", body[:2])[0], ERR_BAD_VERSION)
+            self.assertEqual(recv_until_eof(sock), b"")
+        return len(frame), HEADER_LEN + len(body)
+
+    def send_udp(self):
+        """Datagrams: 3 text, 2 framed, 1 empty, 1 too short; returns (sent, answered) bytes."""
+        answered = [b"one", b"two two", b"three 3", encode_frame(b"framed", 1),
+                    encode_frame(b"framed again", 2)]
+        dropped = [b"", b"\xf5\x55"]
+        with udp_socket() as sock:
+            # The drops first: the last reply then proves they were all handled.
+            for datagram in dropped + answered:
+                sock.sendto(datagram, ("127.0.0.1", self.port))
+            replies = [sock.recv(1 << 16) for _ in answered]
+        self.assertEqual(replies[:3], [b"ONE", b"TWO TWO", b"THREE 3"])
+        self.assertEqual(replies[4][HEADER_LEN:], b"FRAMED AGAIN")
+        return sum(map(len, dropped + answered)), sum(map(len, replies))
+
+    def test_counters_move_by_exactly_what_was_sent(self):
+        before = self.stats()
+        framed_in, framed_out, framed_payload = self.send_framed(10)
+        with connect(self.port) as sock:
+            sock.sendall(b"some text!")
+            self.assertEqual(recv_exact(sock, 10), b"SOME TEXT!")
+        bad_in, bad_out = self.send_bad_frame()
+        udp_in, udp_out = self.send_udp()
+        after = self.wait_for_closed(before, 3)
+
+        want = dict.fromkeys(counter_deltas(before, before), 0)
+        want.update({
+            ("tcp", "accepted"): 3,
+            ("tcp", "closed"): 3,
+            ("tcp", "requests"): 10,
+            ("tcp", "text_bytes"): 10,
+            ("tcp", "bytes_in"): framed_in + 10 + bad_in,
+            ("tcp", "bytes_out"): framed_out + 10 + bad_out,
+            ("udp", "datagrams"): 7,
+            ("udp", "replies"): 5,
+            ("udp", "bytes_in"): udp_in,
+            ("udp", "bytes_out"): udp_out,
+            ("udp", "dropped_empty"): 1,
+            ("udp", "dropped_short"): 1,
+            ("errors", "bad_version"): 1,
+        })
+        self.assertGreater(framed_payload, 0)
+        self.assertEqual(counter_deltas(before, after), want)
+        self.assertGreaterEqual(after["uptime_s"], before["uptime_s"])
+        self.assertGreater(after["uptime_s"], 0)
+        for clock in ("user_s", "system_s"):
+            self.assertGreaterEqual(after["rusage"][clock], before["rusage"][clock])
+
+    def test_stats_socket_is_the_only_other_listener_and_is_on_loopback(self):
+        self.assertEqual(listening_tcp(self.server.proc.pid),
+                         sorted([("127.0.0.1", self.port), ("127.0.0.1", self.server.stats_port)]))
+
+
+class NoStatsTest(PortsTestCase):
+    server_args = ("--no-stats",)
+
+    def test_no_line_2_and_no_stats_listener(self):
+        self.assertEqual(self.server.lines, [str(self.port)])
+        self.assertEqual(listening_tcp(self.server.proc.pid), [("127.0.0.1", self.port)])
+        self.assert_serves_text()
+        self.assertEqual(self.server.stop(), 0, self.server.stderr_text())
+        self.assertEqual(self.server.rest_of_stdout(), b"")
+
+
+class Ipv6Case(PortsTestCase):
+
+    def setUp(self):
+        if not have_ipv6_loopback():
+            self.skipTest("this machine has no IPv6 loopback (::1)")
+        super().setUp()
+
+
+class StatsStayOnLoopbackTest(Ipv6Case):
+    server_args = ("--listen", "::1")
+
+    def test_stats_listen_is_ipv4_loopback_whatever_listen_says(self):
+        self.assertEqual(listening_tcp(self.server.proc.pid),
+                         sorted([("::1", self.port), ("127.0.0.1", self.server.stats_port)]))
+        self.assertEqual(self.stats("127.0.0.1")["tcp"]["accepted"], 0)
+
+
+class StatsListenTest(Ipv6Case):
+    server_args = ("--stats-listen", "[::1]")
+
+    def test_stats_listen_moves_the_stats_socket(self):
+        self.assertEqual(listening_tcp(self.server.proc.pid),
+                         sorted([("127.0.0.1", self.port), ("::1", self.server.stats_port)]))
+        self.assertEqual(self.stats("::1")["pid"], self.server.proc.pid)
+
+
+class DefaultStatsPortTest(unittest.TestCase):
+
+    @staticmethod
+    def free_pair():
+        """A port P with P and P + 1 free for TCP (and P for UDP) on 127.0.0.1, or None."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port >= 65535:
+            return None
+        for kind, candidate in ((socket.SOCK_STREAM, port), (socket.SOCK_DGRAM, port),
+                                (socket.SOCK_STREAM, port + 1)):
+            with socket.socket(socket.AF_INET, kind) as sock:
+                try:
+                    sock.bind(("127.0.0.1", candidate))
+                except OSError:
+                    return None
+        return port
+
+    def test_stats_port_defaults_to_the_port_plus_one(self):
+        # Another program may take the ports between the probe and the start: try again.
+        for _ in range(5):
+            port = self.free_pair()
+            if port is None:
+                continue
+            try:
+                server = PortsServer("--port", str(port))
+            except AssertionError:
+                continue
+            try:
+                self.assertEqual(server.lines, [str(port), f"stats {port + 1}"])
+                self.assertEqual(fetch_stats(port + 1)["pid"], server.proc.pid)
+                self.assertEqual(server.stop(), 0, server.stderr_text())
+            finally:
+                server.close()
+            return
+        self.fail("found no free pair of ports in 5 tries")
+
+    def test_port_65535_with_the_default_stats_port_is_a_usage_error(self):
+        result = run_program(SHOUTD, "--port", "65535")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"--stats-port", result.stderr)
+        self.assertEqual(result.stdout, b"")
+
+    def test_bad_stats_options_are_usage_errors(self):
+        for args in (("--stats-port", "65536"), ("--stats-port", "x"), ("--stats-listen", "nowhere"),
+                     ("--stats-listen",)):
+            with self.subTest(args=args):
+                result = run_program(SHOUTD, *args)
+                self.assertEqual(result.returncode, 2)
+                self.assertNotEqual(result.stderr.strip(), b"")
+
+
+class CpuTest(unittest.TestCase):
+
+    def test_cpu_0_pins_the_server_and_the_stats_say_so(self):
+        if 0 not in os.sched_getaffinity(0):
+            self.skipTest("CPU 0 is not available to this process")
+        server = PortsServer("--cpu", "0")
+        try:
+            self.assertEqual(os.sched_getaffinity(server.proc.pid), {0})
+            stats = fetch_stats(server.stats_port)
+            self.assertEqual((stats["pinned_cpu"], stats["cpu"]), (0, 0))
+            self.assertEqual(server.stop(), 0, server.stderr_text())
+        finally:
+            server.close()
+
+    def test_a_cpu_this_process_cannot_use_exits_2_with_one_line(self):
+        allowed = os.sched_getaffinity(0)
+        unusable = next(cpu for cpu in range(1023, -1, -1) if cpu not in allowed)
+        result = run_program(SHOUTD, "--port", "0", "--cpu", str(unusable))
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stdout, b"", "nothing may be served")
+        self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+        self.assertIn(b"--cpu", result.stderr)
+
+    def test_a_cpu_that_is_not_a_number_exits_2(self):
+        for value in ("x", "-1", "1024", "1K"):
+            with self.subTest(value=value):
+                result = run_program(SHOUTD, "--cpu", value)
+                self.assertEqual(result.returncode, 2)
+                self.assertIn(b"--cpu", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
