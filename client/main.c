@@ -1,7 +1,8 @@
 /*
  * shout: the client's command line. It picks the subcommand, parses its
- * options into a send_options and hands over to send.c; it also answers
- * --help and --version. Usage errors exit 2 with a hint to stderr.
+ * options (into a send_options for send.c, a load_options for ping.c and
+ * load.c) and hands over; merge goes to report.c. It also answers --help
+ * and --version. Usage errors exit 2 with a hint to stderr.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -10,6 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flow.h"
+#include "load.h"
+#include "measure.h"
+#include "pin.h"
+#include "ping.h"
+#include "report.h"
 #include "send.h"
 
 #define SHOUT_DEFAULT_HOST      "127.0.0.1"
@@ -20,6 +27,9 @@
 
 static const char shout_help[] =
     "Usage: shout send [OPTIONS] [TEXT...]\n"
+    "       shout ping [OPTIONS]\n"
+    "       shout load [OPTIONS]\n"
+    "       shout merge A.json B.json... [--json OUT]\n"
     "       shout --help | -h\n"
     "       shout --version\n"
     "\n"
@@ -80,7 +90,61 @@ static const char shout_help[] =
     "  5  the server sent an error frame: \"server error CODE (REASON)\"\n"
     "  6  a reply that is not the uppercased request (wrong bytes, id, type or\n"
     "     length); the message says where, e.g. \"reply mismatch at byte 3\"\n"
-    "     (byte offsets count from 0 within the reply text or payload)\n";
+    "     (byte offsets count from 0 within the reply text or payload)\n"
+    "\n"
+    "shout ping [OPTIONS]\n"
+    "  Closed-loop ping-pong: one request in flight, the next sent when the reply\n"
+    "  to the last has come and been checked. Prints min, p50, p90, p99, p99.9,\n"
+    "  p99.99, max, mean and stdev of the round-trip time (the full RTT, not RTT/2)\n"
+    "  and round trips/s.\n"
+    "shout load [OPTIONS]\n"
+    "  Many connections over many threads (each thread its own epoll loop). Without\n"
+    "  --rate it is closed loop at the highest throughput, --pipeline requests in\n"
+    "  flight per connection. With --rate it is open loop: requests are due on a\n"
+    "  fixed schedule, latency is measured from each request's intended send time\n"
+    "  (a stalled server cannot hide: coordinated omission is corrected) and\n"
+    "  service time from its actual send; both are printed.\n"
+    "shout merge A.json B.json... [--json OUT]\n"
+    "  Add up the JSON results of several load generators: histograms, counts, CPU.\n"
+    "\n"
+    "Options of ping and load:\n"
+    "  --udp, --framed, --host H, --port P   as for send\n"
+    "  --size BYTES    payload bytes per request, K and M suffixes binary (default\n"
+    "                  64). Payloads are lowercase letters that differ per request\n"
+    "                  and start with a 12-letter sequence tag; UDP text needs at\n"
+    "                  least 12 bytes so that replies can be matched.\n"
+    "  --duration S    seconds to measure (default 5)\n"
+    "  --count N       measure exactly N requests instead (load: over all\n"
+    "                  connections)\n"
+    "  --warmup S      seconds of traffic before measuring, not recorded (default 1)\n"
+    "  --timeout S     UDP: a reply later than S is counted lost and the run goes on\n"
+    "                  (default 1). TCP: a reply later than S fails the run (exit\n"
+    "                  4) (default 10). Also the limit for connecting.\n"
+    "  --cpu N         ping: pin the client to CPU N; load: --cpu LIST, CPUs\n"
+    "                  separated by commas, given to the threads round robin. The\n"
+    "                  CPUs the client ran on are recorded either way.\n"
+    "  --json FILE     write the configuration, environment and results as JSON\n"
+    "  --progress      a progress line on stderr each second (on by default when\n"
+    "                  stderr is a terminal; only for runs over 2 s)\n"
+    "  --stats-port N  the server's stats port, read before and after the measured\n"
+    "                  phase for the server's CPU time and counters (default: the\n"
+    "                  port + 1; if it does not answer, one warning and no server\n"
+    "                  figures)\n"
+    "  --no-server-stats  do not ask the server's stats port\n"
+    "ping only:\n"
+    "  --sockperf      speak sockperf's format (14-byte header) to a `sockperf server`\n"
+    "                  or shoutd's sockperf port; --size is then the whole message\n"
+    "                  like sockperf's --msg-size (at least 14). The server may echo\n"
+    "                  or uppercase the payload; every reply must agree with the\n"
+    "                  first. No stats port is asked unless --stats-port is given.\n"
+    "load only:\n"
+    "  --connections N  connections (UDP: connected sockets) (default 1)\n"
+    "  --threads N     threads; connection c runs on thread c mod N (default 1)\n"
+    "  --pipeline N    requests in flight per connection; the UDP window (default 1)\n"
+    "  --rate R        requests/s over all connections: open loop (default: closed)\n"
+    "Every reply is checked. UDP losses, duplicates and reordered replies are\n"
+    "counted and printed; a mismatch exits 6, a network error 3, a TCP reply that\n"
+    "never comes 4, a server error frame 5, a usage error 2.\n";
 
 static int shout_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -213,6 +277,261 @@ static int shout_send(int argc, char **argv)
     return send_run(&opt, argv + optind, (size_t)(argc - optind));
 }
 
+/* Seconds as plain decimal digits with at most one point; 0 allowed only when zero_ok. */
+static int shout_parse_seconds(const char *s, bool zero_ok, double *seconds)
+{
+    int ms;
+    if (zero_ok && strspn(s, "0.") == strlen(s) && strcmp(s, ".") != 0 && s[0] != '\0') {
+        *seconds = 0;
+        return 0;
+    }
+    return shout_parse_timeout(s, seconds, &ms);
+}
+
+/* A whole number 1..max in decimal digits (with an optional K or M binary suffix if units). */
+static int shout_parse_count(const char *s, uint64_t max, bool units, uint64_t *value)
+{
+    size_t digits = strspn(s, "0123456789");
+    uint64_t scale = 1;
+    if (units && digits > 0 && (s[digits] == 'K' || s[digits] == 'k') && s[digits + 1] == '\0')
+        scale = 1024;
+    else if (units && digits > 0 && s[digits] == 'M' && s[digits + 1] == '\0')
+        scale = 1024 * 1024;
+    else if (s[digits] != '\0')
+        return -1;
+    if (digits == 0 || digits > 15)
+        return -1;
+    uint64_t v = strtoull(s, NULL, 10) * scale;
+    if (v > max || (v == 0 && !units))
+        return -1;
+    *value = v;
+    return 0;
+}
+
+enum shout_measure_option {
+    SHOUT_OPT_SIZE = 300,
+    SHOUT_OPT_DURATION,
+    SHOUT_OPT_COUNT,
+    SHOUT_OPT_WARMUP,
+    SHOUT_OPT_CPU,
+    SHOUT_OPT_JSON,
+    SHOUT_OPT_PROGRESS,
+    SHOUT_OPT_STATS_PORT,
+    SHOUT_OPT_NO_STATS,
+    SHOUT_OPT_SOCKPERF,
+    SHOUT_OPT_CONNECTIONS,
+    SHOUT_OPT_THREADS,
+    SHOUT_OPT_PIPELINE,
+    SHOUT_OPT_RATE,
+};
+
+/* One option of ping or load into opt; returns -1 to go on, or an exit status. */
+static int shout_measure_option(int c, bool is_load, struct measure_options *opt, bool *stats_given)
+{
+    struct run_config *cfg = &opt->cfg;
+    uint64_t v;
+    char why[160];
+    switch (c) {
+    case SHOUT_OPT_SIZE:
+        if (shout_parse_count(optarg, FLOW_SIZE_MAX, true, &v) != 0)
+            return shout_usage_error("bad size '%s': give bytes, such as 64 or 16K", optarg);
+        cfg->size = (uint32_t)v;
+        return -1;
+    case SHOUT_OPT_DURATION:
+        if (shout_parse_seconds(optarg, false, &cfg->duration_s) != 0)
+            return shout_usage_error("bad duration '%s': give seconds over 0", optarg);
+        return -1;
+    case SHOUT_OPT_COUNT:
+        if (shout_parse_count(optarg, UINT64_C(1000000000000), false, &cfg->count) != 0)
+            return shout_usage_error("bad count '%s': give a whole number over 0", optarg);
+        return -1;
+    case SHOUT_OPT_WARMUP:
+        if (shout_parse_seconds(optarg, true, &cfg->warmup_s) != 0)
+            return shout_usage_error("bad warm-up '%s': give seconds, 0 or more", optarg);
+        return -1;
+    case SHOUT_OPT_CPU:
+        if (pin_parse_list(optarg, cfg->client_cpus, RESULT_MAX_CPUS, &cfg->client_cpu_count, why,
+                           sizeof why) != 0)
+            return shout_usage_error("%s", why);
+        if (!is_load && cfg->client_cpu_count > 1)
+            return shout_usage_error("ping runs on one thread: give --cpu one CPU");
+        return -1;
+    case SHOUT_OPT_JSON:
+        opt->json_path = optarg;
+        return -1;
+    case SHOUT_OPT_PROGRESS:
+        opt->progress = true;
+        return -1;
+    case SHOUT_OPT_STATS_PORT:
+        if (shout_parse_port(optarg) < 0)
+            return shout_usage_error("bad stats port '%s': give 1 to 65535", optarg);
+        cfg->stats_port = (uint16_t)shout_parse_port(optarg);
+        *stats_given = true;
+        return -1;
+    case SHOUT_OPT_NO_STATS:
+        opt->server_stats = false;
+        return -1;
+    case SHOUT_OPT_SOCKPERF:
+        cfg->sockperf = true;
+        return -1;
+    case SHOUT_OPT_CONNECTIONS:
+    case SHOUT_OPT_THREADS:
+    case SHOUT_OPT_PIPELINE: {
+        uint64_t max = c == SHOUT_OPT_CONNECTIONS ? LOAD_MAX_CONNECTIONS
+                       : c == SHOUT_OPT_THREADS   ? LOAD_MAX_THREADS
+                                                  : FLOW_WINDOW_MAX;
+        if (shout_parse_count(optarg, max, false, &v) != 0)
+            return shout_usage_error("bad number '%s': give 1 to %llu", optarg,
+                                     (unsigned long long)max);
+        uint32_t *field = c == SHOUT_OPT_CONNECTIONS ? &cfg->connections
+                          : c == SHOUT_OPT_THREADS   ? &cfg->threads
+                                                     : &cfg->pipeline;
+        *field = (uint32_t)v;
+        return -1;
+    }
+    case SHOUT_OPT_RATE:
+        if (shout_parse_seconds(optarg, false, &cfg->rate) != 0)
+            return shout_usage_error("bad rate '%s': give requests per second over 0", optarg);
+        return -1;
+    default:
+        return shout_usage_error("internal: option %d", c);
+    }
+}
+
+/* Defaults, cross-checks and the stats port once every option is in. */
+static int shout_measure_finish(struct measure_options *opt, bool stats_given, bool duration_given)
+{
+    struct run_config *cfg = &opt->cfg;
+    if (cfg->count > 0 && duration_given)
+        return shout_usage_error("give --duration or --count, not both");
+    if (cfg->count > 0)
+        cfg->duration_s = 0;
+    if (cfg->sockperf && cfg->framed)
+        return shout_usage_error("--sockperf and --framed are two formats: give one");
+    if (cfg->rate > 0 && cfg->rate < 0.001)
+        return shout_usage_error("--rate is below one request in 1000 s");
+    if (cfg->connections > LOAD_MAX_CONNECTIONS || cfg->pipeline > FLOW_WINDOW_MAX)
+        return shout_usage_error("too many connections or requests in flight");
+    /* sockperf's server has no stats port: ask one only when told where. */
+    if (cfg->sockperf && !stats_given)
+        opt->server_stats = false;
+    if (!stats_given)
+        cfg->stats_port = cfg->port < 65535 ? (uint16_t)(cfg->port + 1) : 0;
+    if (!opt->server_stats)
+        cfg->stats_port = 0;
+    struct flow_config fc;
+    char why[FLOW_WHY_MAX];
+    measure_flow_config(cfg, &fc);
+    if (flow_config_check(&fc, why, sizeof why) != 0)
+        return shout_usage_error("%s", why);
+    return -1;
+}
+
+/* argv[0] is "ping" or "load". */
+static int shout_measure(int argc, char **argv, bool is_load)
+{
+    static const struct option longopts[] = {
+        {"udp", no_argument, NULL, SHOUT_OPT_UDP},
+        {"framed", no_argument, NULL, SHOUT_OPT_FRAMED},
+        {"host", required_argument, NULL, SHOUT_OPT_HOST},
+        {"port", required_argument, NULL, SHOUT_OPT_PORT},
+        {"timeout", required_argument, NULL, SHOUT_OPT_TIMEOUT},
+        {"size", required_argument, NULL, SHOUT_OPT_SIZE},
+        {"duration", required_argument, NULL, SHOUT_OPT_DURATION},
+        {"count", required_argument, NULL, SHOUT_OPT_COUNT},
+        {"warmup", required_argument, NULL, SHOUT_OPT_WARMUP},
+        {"cpu", required_argument, NULL, SHOUT_OPT_CPU},
+        {"json", required_argument, NULL, SHOUT_OPT_JSON},
+        {"progress", no_argument, NULL, SHOUT_OPT_PROGRESS},
+        {"stats-port", required_argument, NULL, SHOUT_OPT_STATS_PORT},
+        {"no-server-stats", no_argument, NULL, SHOUT_OPT_NO_STATS},
+        {"sockperf", no_argument, NULL, SHOUT_OPT_SOCKPERF},
+        {"connections", required_argument, NULL, SHOUT_OPT_CONNECTIONS},
+        {"threads", required_argument, NULL, SHOUT_OPT_THREADS},
+        {"pipeline", required_argument, NULL, SHOUT_OPT_PIPELINE},
+        {"rate", required_argument, NULL, SHOUT_OPT_RATE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static struct measure_options opt;
+    opt = (struct measure_options){
+        .cfg =
+            {
+                .port = 7680,
+                .size = 64,
+                .duration_s = 5,
+                .warmup_s = 1,
+                .connections = 1,
+                .threads = 1,
+                .pipeline = 1,
+            },
+        .server_stats = true,
+    };
+    snprintf(opt.cfg.command, sizeof opt.cfg.command, "%s", is_load ? "load" : "ping");
+    snprintf(opt.cfg.host, sizeof opt.cfg.host, "%s", SHOUT_DEFAULT_HOST);
+    bool stats_given = false, duration_given = false, timeout_given = false;
+    opterr = 0;
+    optind = 1;
+    int c;
+    int longindex = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, &longindex)) != -1) {
+        int rc = -1;
+        int ms;
+        switch (c) {
+        case SHOUT_OPT_UDP:
+            opt.cfg.udp = true;
+            break;
+        case SHOUT_OPT_FRAMED:
+            opt.cfg.framed = true;
+            break;
+        case SHOUT_OPT_HOST:
+            if (optarg[0] == '\0' || strlen(optarg) >= sizeof opt.cfg.host)
+                return shout_usage_error("--host needs a name or address (at most %zu bytes)",
+                                         sizeof opt.cfg.host - 1);
+            snprintf(opt.cfg.host, sizeof opt.cfg.host, "%s", optarg);
+            break;
+        case SHOUT_OPT_PORT:
+            if (shout_parse_port(optarg) < 0)
+                return shout_usage_error("bad port '%s': give 1 to 65535", optarg);
+            opt.cfg.port = (uint16_t)shout_parse_port(optarg);
+            break;
+        case SHOUT_OPT_TIMEOUT:
+            if (shout_parse_timeout(optarg, &opt.cfg.timeout_s, &ms) != 0)
+                return shout_usage_error("bad timeout '%s': give seconds over 0, such as 0.5",
+                                         optarg);
+            timeout_given = true;
+            break;
+        case 'h':
+            return shout_print_help();
+        case ':':
+            return shout_usage_error("option '%s' needs a value", argv[optind - 1]);
+        case '?':
+            if (optopt > 0 && optopt < SHOUT_OPT_UDP)
+                return shout_usage_error("unknown option '-%c'", optopt);
+            return shout_usage_error("unknown option '%s'", argv[optind - 1]);
+        default: {
+            bool load_only = c == SHOUT_OPT_CONNECTIONS || c == SHOUT_OPT_THREADS ||
+                             c == SHOUT_OPT_PIPELINE || c == SHOUT_OPT_RATE;
+            if ((load_only && !is_load) || (c == SHOUT_OPT_SOCKPERF && is_load))
+                return shout_usage_error("option '--%s' is not one of %s's",
+                                         longopts[longindex].name, argv[0]);
+            duration_given |= c == SHOUT_OPT_DURATION;
+            rc = shout_measure_option(c, is_load, &opt, &stats_given);
+        }
+        }
+        if (rc >= 0)
+            return rc;
+    }
+    if (optind < argc)
+        return shout_usage_error("unexpected argument '%s'", argv[optind]);
+    if (!timeout_given)
+        opt.cfg.timeout_s = opt.cfg.udp ? MEASURE_UDP_TIMEOUT_S : MEASURE_TCP_TIMEOUT_S;
+    int rc = shout_measure_finish(&opt, stats_given, duration_given);
+    if (rc >= 0)
+        return rc;
+    return is_load ? load_run(&opt) : ping_run(&opt);
+}
+
 int main(int argc, char **argv)
 {
     /* A server that closes early must be an error we report, not a signal that kills us. */
@@ -228,6 +547,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "send") == 0)
         return shout_send(argc - 1, argv + 1);
+    if (strcmp(cmd, "ping") == 0 || strcmp(cmd, "load") == 0)
+        return shout_measure(argc - 1, argv + 1, cmd[0] == 'l');
+    if (strcmp(cmd, "merge") == 0)
+        return report_merge_main(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return shout_usage_error("unknown option '%s'", cmd);
     return shout_usage_error("unknown subcommand '%s'", cmd);

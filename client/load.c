@@ -1,0 +1,535 @@
+#include "load.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "flow.h"
+#include "measure.h"
+#include "pin.h"
+#include "report.h"
+#include "send.h"
+
+#define LOAD_EVENTS      64
+#define LOAD_NS_PER_S    1000000000.0
+#define LOAD_PROGRESS_NS UINT64_C(1000000000)
+/* How far past its own deadlines a run may go before it is stopped outright. */
+#define LOAD_GRACE_NS UINT64_C(2000000000)
+/* Look at which CPU a thread runs on this often (loop rounds): the scheduler may move it. */
+#define LOAD_CPU_EVERY 4096
+
+/* One connection and where it is in its schedule. */
+struct load_flow {
+    struct flow flow;
+    uint32_t index; /* over all connections: its place in the schedule */
+    uint64_t k;     /* requests sent so far: the next one is number k */
+    uint64_t quota; /* count mode: measured requests still to send */
+    bool blocked;   /* the socket refused a send: wait for EPOLLOUT */
+    bool epollout;  /* EPOLLOUT is in the epoll set */
+    bool dead;
+};
+
+struct load_run;
+
+struct load_thread {
+    struct load_run *run;
+    uint32_t index;
+    pthread_t tid;
+    int epfd;
+    struct load_flow *flows;
+    uint32_t n_flows;
+    struct hist latency;
+    struct hist service;
+    struct run_counts counts;
+    uint64_t late;
+    uint64_t last_done_ns; /* the last measured reply */
+    int cpus_seen[RESULT_MAX_CPUS];
+    uint32_t cpus_seen_count;
+    int failure; /* enum send_exit of the thread's worst failure, or SEND_EXIT_OK */
+    char why[FLOW_WHY_MAX];
+    _Atomic uint64_t received; /* for the progress line */
+};
+
+struct load_run {
+    const struct measure_options *opt;
+    struct flow_config fc;
+    uint32_t n_threads;
+    struct load_thread *threads;
+    /* The start gate: every thread has connected (or failed), then t0 is set and all go. */
+    pthread_mutex_t gate_lock;
+    pthread_cond_t gate_cond;
+    uint32_t gate_ready;
+    bool gate_open;
+    _Atomic bool abort;
+    uint64_t t0;        /* warm-up starts */
+    uint64_t t_measure; /* the measured phase starts */
+    uint64_t t_end;     /* duration mode: no request is due from then on; count mode: UINT64_MAX */
+    uint64_t deadline_ns;
+    bool progress;
+    bool progress_shown;
+};
+
+/* Keep the thread's worst failure and its reason. */
+static void load_fail(struct load_thread *t, int status, const char *why)
+{
+    if (measure_failure_rank(status) > measure_failure_rank(t->failure)) {
+        t->failure = status;
+        snprintf(t->why, sizeof t->why, "%s", why);
+    }
+}
+
+/* Connection lf's request number k is due here (rate mode): the whole run's schedule is even. */
+static uint64_t load_due_ns(const struct load_run *run, const struct load_flow *lf)
+{
+    double slot = (double)lf->index + (double)lf->k * run->opt->cfg.connections;
+    return run->t0 + (uint64_t)(slot * LOAD_NS_PER_S / run->opt->cfg.rate);
+}
+
+/* True when lf sends nothing more (its measured phase is over); now for closed loop. */
+static bool load_flow_finished(const struct load_run *run, const struct load_flow *lf, uint64_t now)
+{
+    uint64_t at = run->opt->cfg.rate > 0 ? load_due_ns(run, lf) : now;
+    if (run->opt->cfg.count > 0)
+        return at >= run->t_measure && lf->quota == 0;
+    return at >= run->t_end;
+}
+
+static void load_record(void *ctx, const struct flow_sample *s)
+{
+    struct load_thread *t = ctx;
+    if (!s->measured)
+        return;
+    hist_record(&t->latency,
+                s->done_ns - (s->intended_ns < s->sent_ns ? s->intended_ns : s->sent_ns));
+    hist_record(&t->service, s->done_ns - s->sent_ns);
+    t->last_done_ns = s->done_ns;
+    atomic_fetch_add_explicit(&t->received, 1, memory_order_relaxed);
+}
+
+static void load_kill_flow(struct load_thread *t, struct load_flow *lf, int status, const char *why)
+{
+    flow_abandon(&lf->flow);
+    lf->dead = true;
+    epoll_ctl(t->epfd, EPOLL_CTL_DEL, flow_fd(&lf->flow), NULL);
+    load_fail(t, status, why);
+}
+
+/* Send every request of lf that is due and that the window takes. */
+static void load_pump(struct load_thread *t, struct load_flow *lf, uint64_t now)
+{
+    const struct load_run *run = t->run;
+    bool paced = run->opt->cfg.rate > 0;
+    while (!lf->blocked && !load_flow_finished(run, lf, now) && flow_can_send(&lf->flow)) {
+        uint64_t due = paced ? load_due_ns(run, lf) : now;
+        if (due > now)
+            break;
+        bool measured = due >= run->t_measure;
+        flow_set_measuring(&lf->flow, measured);
+        int rc = flow_send(&lf->flow, paced ? due : 0);
+        if (rc == -EAGAIN) {
+            lf->blocked = true;
+            break;
+        }
+        if (rc < 0) {
+            load_kill_flow(t, lf, SEND_EXIT_NETWORK, flow_why(&lf->flow));
+            return;
+        }
+        lf->k++;
+        if (measured && lf->quota > 0)
+            lf->quota--;
+    }
+}
+
+/* EPOLLOUT only while lf has bytes to write or a send was refused, so the loop never spins. */
+static void load_update_interest(struct load_thread *t, struct load_flow *lf)
+{
+    bool want = lf->blocked || flow_wants_write(&lf->flow);
+    if (lf->dead || want == lf->epollout)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = lf};
+    epoll_ctl(t->epfd, EPOLL_CTL_MOD, flow_fd(&lf->flow), &ev);
+    lf->epollout = want;
+}
+
+static uint64_t load_min(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/*
+ * One pass over the thread's flows: losses, stalls and sends. Returns the
+ * next time anything is due, and sets *busy when a flow still has work.
+ */
+static uint64_t load_tick(struct load_thread *t, uint64_t now, bool *busy)
+{
+    const struct load_run *run = t->run;
+    uint64_t wake = UINT64_MAX;
+    *busy = false;
+    for (uint32_t i = 0; i < t->n_flows; i++) {
+        struct load_flow *lf = &t->flows[i];
+        if (lf->dead)
+            continue;
+        struct flow *f = &lf->flow;
+        flow_expire(f, now);
+        uint64_t oldest = flow_oldest_sent_ns(f);
+        if (!run->fc.udp && oldest != UINT64_MAX && now - oldest >= run->deadline_ns) {
+            load_kill_flow(t, lf, SEND_EXIT_TIMEOUT, "a TCP reply did not come within --timeout");
+            continue;
+        }
+        load_pump(t, lf, now);
+        if (lf->dead)
+            continue;
+        load_update_interest(t, lf);
+        bool finished = load_flow_finished(run, lf, now);
+        if (!finished || flow_in_flight(f) > 0)
+            *busy = true;
+        if (!finished && run->opt->cfg.rate > 0 && flow_can_send(f) && !lf->blocked)
+            wake = load_min(wake, load_due_ns(run, lf));
+        wake = load_min(wake, flow_next_expiry_ns(f));
+        if (oldest != UINT64_MAX && !run->fc.udp)
+            wake = load_min(wake, oldest + run->deadline_ns);
+    }
+    /* Closed loop over time: the end of the phase is an event of its own. */
+    if (run->opt->cfg.count == 0)
+        wake = load_min(wake, now < run->t_end ? run->t_end : wake);
+    if (run->opt->cfg.count > 0 && now < run->t_measure)
+        wake = load_min(wake, run->t_measure);
+    return wake;
+}
+
+static void load_handle_event(struct load_thread *t, const struct epoll_event *ev)
+{
+    struct load_flow *lf = ev->data.ptr;
+    if (lf->dead)
+        return;
+    if (ev->events & EPOLLOUT) {
+        lf->blocked = false;
+        int rc = flow_flush(&lf->flow);
+        if (rc < 0 && rc != -EAGAIN) {
+            load_kill_flow(t, lf, SEND_EXIT_NETWORK, flow_why(&lf->flow));
+            return;
+        }
+    }
+    if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+        int rc = flow_receive(&lf->flow, load_record, t);
+        /* -EPROTO: a mismatch, already counted; the stream cannot be followed further. */
+        if (rc < 0)
+            load_kill_flow(t, lf, rc == -EPROTO ? SEND_EXIT_MISMATCH : SEND_EXIT_NETWORK,
+                           flow_why(&lf->flow));
+    }
+}
+
+/* Wait for events until wake (ns, monotonic) at the latest. */
+static int load_wait(struct load_thread *t, uint64_t now, uint64_t wake, struct epoll_event *evs)
+{
+    uint64_t left = wake > now ? wake - now : 0;
+    struct timespec ts = {.tv_sec = (time_t)(left / 1000000000),
+                          .tv_nsec = (long)(left % 1000000000)};
+    int n = epoll_pwait2(t->epfd, evs, LOAD_EVENTS, &ts, NULL);
+    if (n < 0 && errno == ENOSYS) {
+        /* Kernels before 5.11: millisecond waits, rounded up so the loop does not spin. */
+        n = epoll_wait(t->epfd, evs, LOAD_EVENTS, (int)load_min(left / 1000000 + 1, 1000));
+    }
+    return n < 0 && errno == EINTR ? 0 : n;
+}
+
+static uint64_t load_total_received(const struct load_run *run)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < run->n_threads; i++)
+        sum += atomic_load_explicit(&run->threads[i].received, memory_order_relaxed);
+    return sum;
+}
+
+/* Thread 0 prints the progress line: every thread's replies, its own latencies. */
+static uint64_t load_progress(struct load_thread *t, uint64_t now, uint64_t next_tick)
+{
+    struct load_run *run = t->run;
+    if (t->index != 0 || !run->progress)
+        return UINT64_MAX;
+    if (now >= next_tick && now >= run->t_measure) {
+        report_progress(stderr, (double)(now - run->t_measure) / LOAD_NS_PER_S,
+                        load_total_received(run), &t->latency);
+        run->progress_shown = true;
+    }
+    while (next_tick <= now)
+        next_tick += LOAD_PROGRESS_NS;
+    return next_tick;
+}
+
+static void load_loop(struct load_thread *t)
+{
+    struct load_run *run = t->run;
+    struct epoll_event evs[LOAD_EVENTS];
+    uint64_t next_tick = run->t_measure + LOAD_PROGRESS_NS;
+    uint64_t hard_stop =
+        run->t_end == UINT64_MAX ? UINT64_MAX : run->t_end + run->deadline_ns + LOAD_GRACE_NS;
+    uint64_t rounds = 0;
+    for (;;) {
+        uint64_t now = flow_now_ns();
+        bool busy;
+        uint64_t wake = load_tick(t, now, &busy);
+        if (!busy)
+            break;
+        if (now >= hard_stop) {
+            for (uint32_t i = 0; i < t->n_flows; i++)
+                if (!t->flows[i].dead && flow_in_flight(&t->flows[i].flow) > 0)
+                    load_kill_flow(t, &t->flows[i], SEND_EXIT_TIMEOUT, "the run overran its end");
+            break;
+        }
+        uint64_t tick = load_progress(t, now, next_tick);
+        if (tick != UINT64_MAX)
+            next_tick = tick;
+        wake = load_min(load_min(wake, tick), hard_stop);
+        int n = load_wait(t, now, wake, evs);
+        if (n < 0) {
+            load_fail(t, SEND_EXIT_NETWORK, "epoll_wait failed");
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            load_handle_event(t, &evs[i]);
+        if (++rounds % LOAD_CPU_EVERY == 0)
+            pin_note(t->cpus_seen, &t->cpus_seen_count, RESULT_MAX_CPUS, pin_current_cpu());
+    }
+}
+
+/* Open thread t's share of the connections: connection c belongs to thread c % threads. */
+static int load_connect(struct load_thread *t)
+{
+    const struct load_run *run = t->run;
+    const struct run_config *cfg = &run->opt->cfg;
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)cfg->port);
+    int connect_ms = cfg->timeout_s < 1 ? 1000 : (int)(cfg->timeout_s * 1000);
+    for (uint32_t i = 0; i < t->n_flows; i++) {
+        struct load_flow *lf = &t->flows[i];
+        lf->index = t->index + i * run->n_threads;
+        uint64_t per = cfg->count / cfg->connections;
+        lf->quota = per + (lf->index < cfg->count % cfg->connections ? 1 : 0);
+        int rc = flow_connect(&lf->flow, &run->fc, cfg->host, port, connect_ms);
+        if (rc < 0) {
+            load_fail(t, SEND_EXIT_NETWORK, flow_why(&lf->flow));
+            lf->dead = true;
+            return rc;
+        }
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = lf};
+        if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, flow_fd(&lf->flow), &ev) != 0) {
+            load_fail(t, SEND_EXIT_NETWORK, "epoll_ctl failed");
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+static void load_add_counts(struct run_counts *dst, const struct run_counts *src)
+{
+    dst->sent += src->sent;
+    dst->received += src->received;
+    dst->mismatches += src->mismatches;
+    dst->lost += src->lost;
+    dst->duplicates += src->duplicates;
+    dst->reordered += src->reordered;
+    dst->error_frames += src->error_frames;
+    dst->bytes_sent += src->bytes_sent;
+    dst->bytes_received += src->bytes_received;
+}
+
+static void *load_thread_main(void *arg)
+{
+    struct load_thread *t = arg;
+    struct load_run *run = t->run;
+    const struct run_config *cfg = &run->opt->cfg;
+    if (cfg->client_cpu_count > 0) {
+        int cpu = cfg->client_cpus[t->index % cfg->client_cpu_count];
+        if (pin_thread(cpu) != 0) {
+            char why[64];
+            snprintf(why, sizeof why, "cannot pin a thread to CPU %d", cpu);
+            load_fail(t, SEND_EXIT_USAGE, why);
+            atomic_store(&run->abort, true);
+        }
+    }
+    pin_note(t->cpus_seen, &t->cpus_seen_count, RESULT_MAX_CPUS, pin_current_cpu());
+    /*
+     * A paced thread sleeps until the next request is due; the kernel's
+     * default 50 us timer slack would make every one of them late by up to
+     * that, which the latency from the intended time would then (rightly)
+     * show as the client's own delay.
+     */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    if (t->failure == SEND_EXIT_OK && load_connect(t) != 0)
+        atomic_store(&run->abort, true);
+    pthread_mutex_lock(&run->gate_lock);
+    run->gate_ready++;
+    pthread_cond_broadcast(&run->gate_cond);
+    while (!run->gate_open)
+        pthread_cond_wait(&run->gate_cond, &run->gate_lock);
+    pthread_mutex_unlock(&run->gate_lock);
+    if (!atomic_load(&run->abort))
+        load_loop(t);
+    pin_note(t->cpus_seen, &t->cpus_seen_count, RESULT_MAX_CPUS, pin_current_cpu());
+    for (uint32_t i = 0; i < t->n_flows; i++) {
+        struct flow *f = &t->flows[i].flow;
+        if (!t->flows[i].dead)
+            flow_abandon(f);
+        const struct run_counts *c = flow_counts(f);
+        load_add_counts(&t->counts, c);
+        t->late += f->late;
+        if (c->mismatches > 0 || c->error_frames > 0)
+            load_fail(t, c->mismatches ? SEND_EXIT_MISMATCH : SEND_EXIT_SERVER_ERROR, flow_why(f));
+    }
+    return NULL;
+}
+
+static int load_setup_threads(struct load_run *run)
+{
+    const struct run_config *cfg = &run->opt->cfg;
+    run->n_threads = cfg->threads < cfg->connections ? cfg->threads : cfg->connections;
+    if (run->n_threads == 0)
+        run->n_threads = 1;
+    run->threads = calloc(run->n_threads, sizeof *run->threads);
+    if (!run->threads)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < run->n_threads; i++) {
+        struct load_thread *t = &run->threads[i];
+        t->run = run;
+        t->index = i;
+        t->epfd = -1;
+        t->n_flows = cfg->connections / run->n_threads + (i < cfg->connections % run->n_threads);
+        t->flows = calloc(t->n_flows, sizeof *t->flows);
+        hist_init(&t->latency);
+        hist_init(&t->service);
+        for (uint32_t j = 0; t->flows && j < t->n_flows; j++)
+            t->flows[j].flow.fd = -1;
+        t->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (!t->flows || t->epfd < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void load_free_threads(struct load_run *run)
+{
+    for (uint32_t i = 0; run->threads && i < run->n_threads; i++) {
+        struct load_thread *t = &run->threads[i];
+        for (uint32_t j = 0; t->flows && j < t->n_flows; j++)
+            flow_close(&t->flows[j].flow);
+        free(t->flows);
+        if (t->epfd >= 0)
+            close(t->epfd);
+    }
+    free(run->threads);
+}
+
+/* Start the threads, wait until all have connected, set the clock going. Returns threads started.
+ */
+static uint32_t load_start(struct load_run *run, struct measure_frame *fr, struct run_result *r)
+{
+    const struct run_config *cfg = &run->opt->cfg;
+    uint32_t started = 0;
+    for (; started < run->n_threads; started++)
+        if (pthread_create(&run->threads[started].tid, NULL, load_thread_main,
+                           &run->threads[started]) != 0)
+            break;
+    if (started < run->n_threads) {
+        load_fail(&run->threads[started], SEND_EXIT_LOCAL, "cannot start a thread");
+        atomic_store(&run->abort, true);
+    }
+    pthread_mutex_lock(&run->gate_lock);
+    while (run->gate_ready < started)
+        pthread_cond_wait(&run->gate_cond, &run->gate_lock);
+    run->t0 = flow_now_ns();
+    run->t_measure = run->t0 + (uint64_t)(cfg->warmup_s * LOAD_NS_PER_S);
+    run->t_end =
+        cfg->count > 0 ? UINT64_MAX : run->t_measure + (uint64_t)(cfg->duration_s * LOAD_NS_PER_S);
+    run->gate_open = true;
+    pthread_cond_broadcast(&run->gate_cond);
+    pthread_mutex_unlock(&run->gate_lock);
+    if (!atomic_load(&run->abort)) {
+        struct timespec at = {.tv_sec = (time_t)(run->t_measure / 1000000000),
+                              .tv_nsec = (long)(run->t_measure % 1000000000)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
+            continue;
+        measure_begin(run->opt, r, fr);
+    }
+    return started;
+}
+
+/* Add every thread's histograms, counts and placement into r; the worst failure into *failure. */
+static void load_gather(struct load_run *run, struct run_result *r, int *failure, char *why,
+                        uint64_t *late)
+{
+    uint64_t last_done = 0;
+    for (uint32_t i = 0; i < run->n_threads; i++) {
+        struct load_thread *t = &run->threads[i];
+        hist_merge(&r->latency, &t->latency);
+        hist_merge(&r->service, &t->service);
+        load_add_counts(&r->counts, &t->counts);
+        *late += t->late;
+        for (uint32_t j = 0; j < t->cpus_seen_count; j++)
+            pin_note(r->env.client_cpus_seen, &r->env.client_cpus_seen_count, RESULT_MAX_CPUS,
+                     t->cpus_seen[j]);
+        if (measure_failure_rank(t->failure) > measure_failure_rank(*failure)) {
+            *failure = t->failure;
+            memcpy(why, t->why, FLOW_WHY_MAX);
+        }
+        if (t->last_done_ns > last_done)
+            last_done = t->last_done_ns;
+    }
+    /* Duration mode: at least the duration; replies that came during the drain stretch it. */
+    uint64_t end = run->t_end != UINT64_MAX && run->t_end > last_done ? run->t_end : last_done;
+    r->elapsed_s = end > run->t_measure ? (double)(end - run->t_measure) / LOAD_NS_PER_S : 0;
+}
+
+int load_run(const struct measure_options *opt)
+{
+    struct load_run run = {.opt = opt};
+    char why[FLOW_WHY_MAX];
+    measure_flow_config(&opt->cfg, &run.fc);
+    if (flow_config_check(&run.fc, why, sizeof why) != 0) {
+        fprintf(stderr, "shout: %s\n", why);
+        return SEND_EXIT_USAGE;
+    }
+    run.deadline_ns = measure_deadline_ns(&opt->cfg);
+    pthread_mutex_init(&run.gate_lock, NULL);
+    pthread_cond_init(&run.gate_cond, NULL);
+    struct run_result *r = calloc(1, sizeof *r);
+    int status = SEND_EXIT_LOCAL;
+    if (!r || load_setup_threads(&run) != 0) {
+        fprintf(stderr, "shout: out of memory or file descriptors\n");
+        goto out;
+    }
+    struct measure_frame fr;
+    measure_setup(opt, r, &fr);
+    run.progress = fr.progress;
+    uint32_t started = load_start(&run, &fr, r);
+    for (uint32_t i = 0; i < started; i++)
+        pthread_join(run.threads[i].tid, NULL);
+    int failure = SEND_EXIT_OK;
+    uint64_t late = 0;
+    why[0] = '\0';
+    load_gather(&run, r, &failure, why, &late);
+    if (atomic_load(&run.abort)) {
+        /* Nothing was measured: connecting or pinning failed. */
+        fprintf(stderr, "shout: %s\n", why);
+        status = failure;
+        goto out;
+    }
+    fr.progress_shown = run.progress_shown;
+    status = measure_end(opt, r, &fr, failure, why);
+    if (late > 0)
+        printf("late replies (after their request was counted lost): %llu\n",
+               (unsigned long long)late);
+out:
+    load_free_threads(&run);
+    free(r);
+    pthread_cond_destroy(&run.gate_cond);
+    pthread_mutex_destroy(&run.gate_lock);
+    return status;
+}

@@ -1,0 +1,152 @@
+#include "measure.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flow.h"
+#include "pin.h"
+#include "report.h"
+#include "send.h"
+
+#define MEASURE_NS_PER_S 1000000000.0
+
+void measure_flow_config(const struct run_config *cfg, struct flow_config *fc)
+{
+    *fc = (struct flow_config){
+        .udp = cfg->udp,
+        .format = cfg->sockperf ? FLOW_SOCKPERF
+                  : cfg->framed ? FLOW_FRAMED
+                                : FLOW_TEXT,
+        .size = cfg->size,
+        .window = cfg->pipeline ? cfg->pipeline : 1,
+        .timeout_ns = (uint64_t)(cfg->timeout_s * MEASURE_NS_PER_S),
+    };
+}
+
+uint64_t measure_deadline_ns(const struct run_config *cfg)
+{
+    return (uint64_t)(cfg->timeout_s * MEASURE_NS_PER_S);
+}
+
+/* Which failure the exit status reports when there are several: a wrong reply first. */
+int measure_failure_rank(int status)
+{
+    switch (status) {
+    case SEND_EXIT_USAGE:
+        return 5;
+    case SEND_EXIT_MISMATCH:
+        return 4;
+    case SEND_EXIT_SERVER_ERROR:
+        return 3;
+    case SEND_EXIT_NETWORK:
+        return 2;
+    case SEND_EXIT_TIMEOUT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void measure_setup(const struct measure_options *opt, struct run_result *r,
+                   struct measure_frame *fr)
+{
+    memset(fr, 0, sizeof *fr);
+    r->config = opt->cfg;
+    report_capture_env(&r->env);
+    hist_init(&r->latency);
+    hist_init(&r->service);
+    r->merged_from = 1;
+    /* A progress line is worth it only for a run longer than 2 s (a count run may be). */
+    bool long_run = opt->cfg.count > 0 || opt->cfg.warmup_s + opt->cfg.duration_s > 2.0;
+    fr->progress = long_run && (opt->progress || isatty(STDERR_FILENO));
+}
+
+void measure_begin(const struct measure_options *opt, struct run_result *r,
+                   struct measure_frame *fr)
+{
+    fr->cpu_before = report_cpu_now();
+    fr->server_asked = false;
+    if (!opt->server_stats || opt->cfg.stats_port == 0)
+        return;
+    int rc = report_fetch_server(opt->cfg.host, opt->cfg.stats_port, &fr->server_before,
+                                 &r->env.server_cpu, &r->env.server_pinned);
+    if (rc != 0) {
+        fprintf(stderr,
+                "shout: warning: no answer from the server's stats port, %s port %u (%s); going "
+                "on without server figures\n",
+                opt->cfg.host, (unsigned)opt->cfg.stats_port, strerror(-rc));
+        return;
+    }
+    fr->server_asked = true;
+}
+
+/* Did the client and the server share a CPU? From where each was pinned or last seen. */
+static int measure_shared_cpu(const struct run_env *env)
+{
+    int server = env->server_pinned >= 0 ? env->server_pinned : env->server_cpu;
+    if (server < 0 || env->client_cpus_seen_count == 0)
+        return -1;
+    return pin_contains(env->client_cpus_seen, env->client_cpus_seen_count, server);
+}
+
+static void measure_cpu_delta(const struct run_cpu *before, const struct run_cpu *after,
+                              struct run_cpu *delta)
+{
+    delta->known = before->known && after->known;
+    delta->user_s = delta->known ? after->user_s - before->user_s : 0;
+    delta->system_s = delta->known ? after->system_s - before->system_s : 0;
+}
+
+/* The exit status for what was counted, or failure if that ranks higher. */
+static int measure_status(const struct run_result *r, int failure, const char *why)
+{
+    const struct run_counts *c = &r->counts;
+    if (c->mismatches > 0) {
+        fprintf(stderr, "shout: wrong replies (not the uppercased request): %llu; the first: %s\n",
+                (unsigned long long)c->mismatches, why);
+        return SEND_EXIT_MISMATCH;
+    }
+    if (failure == SEND_EXIT_USAGE || failure == SEND_EXIT_NETWORK) {
+        fprintf(stderr, "shout: %s\n", why);
+        return failure;
+    }
+    if (c->error_frames > 0) {
+        fprintf(stderr, "shout: the server sent %llu error frames; %s\n",
+                (unsigned long long)c->error_frames, why);
+        return SEND_EXIT_SERVER_ERROR;
+    }
+    if (failure == SEND_EXIT_TIMEOUT || (!r->config.udp && c->lost > 0)) {
+        fprintf(stderr, "shout: %s (%llu requests unanswered)\n",
+                failure == SEND_EXIT_TIMEOUT ? why : "TCP replies did not come in time",
+                (unsigned long long)c->lost);
+        return SEND_EXIT_TIMEOUT;
+    }
+    return failure;
+}
+
+int measure_end(const struct measure_options *opt, struct run_result *r, struct measure_frame *fr,
+                int failure, const char *why)
+{
+    struct run_cpu cpu_after = report_cpu_now();
+    measure_cpu_delta(&fr->cpu_before, &cpu_after, &r->client_cpu);
+    if (fr->server_asked) {
+        struct server_counters after;
+        int rc = report_fetch_server(opt->cfg.host, opt->cfg.stats_port, &after, &r->env.server_cpu,
+                                     &r->env.server_pinned);
+        if (rc == 0)
+            report_server_delta(&fr->server_before, &after, &r->server);
+        else
+            fprintf(stderr, "shout: warning: the server's stats port stopped answering (%s)\n",
+                    strerror(-rc));
+    }
+    r->env.shared_cpu = measure_shared_cpu(&r->env);
+    if (fr->progress_shown)
+        fputc('\n', stderr);
+    report_print_table(r, stdout);
+    fflush(stdout);
+    int status = measure_status(r, failure, why);
+    if (opt->json_path && report_write_json(r, opt->json_path) != 0 && status == SEND_EXIT_OK)
+        status = SEND_EXIT_LOCAL;
+    return status;
+}

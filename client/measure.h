@@ -1,0 +1,74 @@
+/*
+ * measure: the frame every measuring run (`shout ping`, `shout load`)
+ * shares around its measured phase: the options beyond the recorded
+ * configuration, the client's CPU time and the server's counters before and
+ * after, the CPU placement, the table, the JSON file and the exit status.
+ * The measuring itself is ping.c's and load.c's, on flows (flow.h).
+ *
+ * Deadlines: a request's reply is due --timeout after its send. Over UDP a
+ * later reply is lost and the run goes on; over TCP a reply cannot be lost,
+ * only late, and the run fails as a timeout (exit 4).
+ *
+ * Memory: everything here fills or reads a struct run_result and a struct
+ * measure_frame that the caller owns; the options are the caller's too.
+ */
+#ifndef SHOUT_MEASURE_H
+#define SHOUT_MEASURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "result.h"
+
+/* --timeout's defaults: a UDP reply later than this is lost; a TCP one fails the run. */
+#define MEASURE_UDP_TIMEOUT_S 1.0
+#define MEASURE_TCP_TIMEOUT_S 10.0
+
+struct measure_options {
+    struct run_config cfg; /* what the run is asked to do; recorded as is */
+    const char *json_path; /* --json FILE, or NULL */
+    bool progress;         /* --progress (a terminal on stderr turns it on too) */
+    bool server_stats;     /* ask the server's stats port (cfg.stats_port) */
+};
+
+/* What a run is doing between measure_begin and measure_end. */
+struct measure_frame {
+    struct server_counters server_before;
+    struct run_cpu cpu_before;
+    bool server_asked;   /* the stats port answered at the start */
+    bool progress;       /* print progress lines */
+    bool progress_shown; /* a line was printed: end it with a newline */
+};
+
+/*
+ * measure_setup fills r's config and environment and decides on progress
+ * lines (runs over 2 s, with --progress or a terminal on stderr);
+ * measure_begin snapshots the client's CPU time and the server's counters
+ * at the start of the measured phase (one warning line if the stats port
+ * does not answer); measure_end takes the deltas, fills the CPU placement,
+ * prints the table, writes the JSON file, and returns the exit status for
+ * r's counts and the run's own failure (an enum send_exit, or SEND_EXIT_OK;
+ * why is its reason, or the first mismatch, for the one-line message).
+ */
+void measure_setup(const struct measure_options *opt, struct run_result *r,
+                   struct measure_frame *fr);
+void measure_begin(const struct measure_options *opt, struct run_result *r,
+                   struct measure_frame *fr);
+int measure_end(const struct measure_options *opt, struct run_result *r, struct measure_frame *fr,
+                int failure, const char *why);
+
+/*
+ * Which failure the exit status reports when a run has several (higher
+ * wins): a usage error, a wrong reply, an error frame, the network, a
+ * timeout.
+ */
+int measure_failure_rank(int status);
+
+/* The flow settings the options describe (window: the pipeline). */
+struct flow_config;
+void measure_flow_config(const struct run_config *cfg, struct flow_config *fc);
+
+/* How long after its send a reply may come, in ns (see the top of this file). */
+uint64_t measure_deadline_ns(const struct run_config *cfg);
+
+#endif

@@ -1,0 +1,155 @@
+#include "ping.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow.h"
+#include "pin.h"
+#include "report.h"
+#include "send.h"
+
+#define PING_NS_PER_S    1000000000.0
+#define PING_PROGRESS_NS UINT64_C(1000000000)
+/* Look at which CPU the client runs on this often (round trips): sched_getcpu is cheap, not free.
+ */
+#define PING_CPU_EVERY 1024
+
+struct ping_state {
+    struct flow flow;
+    struct run_result *r;
+    uint64_t deadline_ns; /* a reply later than this: lost (UDP) or the run fails (TCP) */
+    int failure;          /* enum send_exit */
+    char why[FLOW_WHY_MAX];
+};
+
+/* A failed round trip ends the run; a mismatch is only counted, unless the stream is lost. */
+static void ping_fail(struct ping_state *p, int rc)
+{
+    p->failure = rc == -ETIMEDOUT ? SEND_EXIT_TIMEOUT
+                 : rc == -EPROTO  ? SEND_EXIT_MISMATCH
+                                  : SEND_EXIT_NETWORK;
+    snprintf(p->why, sizeof p->why, "%s", flow_why(&p->flow));
+}
+
+/* One round trip; records it when measured. Returns 0, or -1 when the run must stop. */
+static int ping_once(struct ping_state *p, bool measured)
+{
+    struct flow_sample s;
+    flow_set_measuring(&p->flow, measured);
+    int rc = flow_roundtrip(&p->flow, p->deadline_ns, &s);
+    if (rc < 0) {
+        ping_fail(p, rc);
+        return -1;
+    }
+    if (rc == 1 && measured) {
+        hist_record(&p->r->latency, s.done_ns - s.sent_ns);
+        hist_record(&p->r->service, s.done_ns - s.sent_ns);
+    }
+    return 0;
+}
+
+static void ping_note_cpu(struct run_env *env)
+{
+    pin_note(env->client_cpus_seen, &env->client_cpus_seen_count, RESULT_MAX_CPUS,
+             pin_current_cpu());
+}
+
+/* The warm-up: round trips that are not recorded, for warmup_s. */
+static int ping_warm_up(struct ping_state *p, double warmup_s)
+{
+    uint64_t until = flow_now_ns() + (uint64_t)(warmup_s * PING_NS_PER_S);
+    while (flow_now_ns() < until)
+        if (ping_once(p, false) != 0)
+            return -1;
+    return 0;
+}
+
+/* The measured phase: count round trips, or as many as duration_s allows. */
+static void ping_measure(struct ping_state *p, const struct run_config *cfg,
+                         struct measure_frame *fr)
+{
+    uint64_t start = flow_now_ns();
+    uint64_t end = start + (uint64_t)(cfg->duration_s * PING_NS_PER_S);
+    uint64_t next_tick = start + PING_PROGRESS_NS;
+    uint64_t now = start;
+    for (uint64_t n = 0; cfg->count > 0 ? n < cfg->count : now < end; n++) {
+        if (ping_once(p, true) != 0)
+            break;
+        now = flow_now_ns();
+        if (n % PING_CPU_EVERY == 0)
+            ping_note_cpu(&p->r->env);
+        if (fr->progress && now >= next_tick) {
+            report_progress(stderr, (double)(now - start) / PING_NS_PER_S,
+                            flow_counts(&p->flow)->received, &p->r->latency);
+            fr->progress_shown = true;
+            while (next_tick <= now)
+                next_tick += PING_PROGRESS_NS;
+        }
+    }
+    p->r->elapsed_s = (double)(now - start) / PING_NS_PER_S;
+}
+
+int ping_run(const struct measure_options *opt)
+{
+    const struct run_config *cfg = &opt->cfg;
+    struct flow_config fc;
+    char why[FLOW_WHY_MAX];
+    measure_flow_config(cfg, &fc);
+    fc.window = 1;
+    if (flow_config_check(&fc, why, sizeof why) != 0) {
+        fprintf(stderr, "shout: %s\n", why);
+        return SEND_EXIT_USAGE;
+    }
+    if (cfg->client_cpu_count > 0 && pin_thread(cfg->client_cpus[0]) != 0) {
+        fprintf(stderr, "shout: cannot pin to CPU %d: no such CPU online\n", cfg->client_cpus[0]);
+        return SEND_EXIT_USAGE;
+    }
+    struct ping_state *p = calloc(1, sizeof *p);
+    struct run_result *r = calloc(1, sizeof *r);
+    if (!p || !r) {
+        free(p);
+        free(r);
+        fprintf(stderr, "shout: out of memory\n");
+        return SEND_EXIT_LOCAL;
+    }
+    p->r = r;
+    p->deadline_ns = measure_deadline_ns(cfg);
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)cfg->port);
+    int connect_ms = cfg->timeout_s < 1 ? 1000 : (int)(cfg->timeout_s * 1000);
+    int status;
+    if (flow_connect(&p->flow, &fc, cfg->host, port, connect_ms) != 0) {
+        fprintf(stderr, "shout: %s\n", flow_why(&p->flow));
+        status = SEND_EXIT_NETWORK;
+        goto out;
+    }
+    struct measure_frame fr;
+    measure_setup(opt, r, &fr);
+    ping_note_cpu(&r->env);
+    if (ping_warm_up(p, cfg->warmup_s) != 0) {
+        /* Nothing was measured: no table, only why. */
+        fprintf(stderr, "shout: %s (during the warm-up)\n", p->why);
+        status = p->failure;
+        goto out;
+    }
+    measure_begin(opt, r, &fr);
+    ping_measure(p, cfg, &fr);
+    ping_note_cpu(&r->env);
+    /* Count what came after the last reply (a duplicate, stray bytes) before the books close. */
+    int rc = flow_receive(&p->flow, NULL, NULL);
+    if (rc < 0 && p->failure == SEND_EXIT_OK)
+        ping_fail(p, rc);
+    flow_abandon(&p->flow);
+    r->counts = *flow_counts(&p->flow);
+    status = measure_end(opt, r, &fr, p->failure, p->why[0] ? p->why : flow_why(&p->flow));
+    if (p->flow.late > 0)
+        printf("late replies (after their request was counted lost): %llu\n",
+               (unsigned long long)p->flow.late);
+out:
+    flow_close(&p->flow);
+    free(r);
+    free(p);
+    return status;
+}

@@ -1,0 +1,82 @@
+/*
+ * report: everything around a measuring run that is not the measuring: the
+ * environment it ran in, the client's and the server's CPU time, the human
+ * table, the progress line, the JSON file, and shout merge. The JSON layout
+ * is documented in the README ("JSON output"); report_read_json reads back
+ * exactly what report_write_json writes.
+ *
+ * Memory: functions fill or read a struct run_result the caller owns.
+ */
+#ifndef SHOUT_REPORT_H
+#define SHOUT_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "result.h"
+
+/* Kernel, CPU model, hostname, start time; client CPUs and sharing are filled later. */
+void report_capture_env(struct run_env *env);
+
+/* getrusage(RUSAGE_SELF) now, for a before/after delta. */
+struct run_cpu report_cpu_now(void);
+
+/*
+ * Read the server's counters from its stats port (host:port, TCP, loopback by
+ * default). 0, or a negative errno; *snapshot is untouched on failure.
+ */
+int report_fetch_server(const char *host, uint16_t stats_port, struct server_counters *snapshot,
+                        int *server_cpu, int *server_pinned);
+/* after - before, field by field, into *delta (known only if both are). */
+void report_server_delta(const struct server_counters *before, const struct server_counters *after,
+                         struct server_counters *delta);
+
+/* The human table, to out. */
+void report_print_table(const struct run_result *r, FILE *out);
+
+/* One progress line (carriage-return, no newline) of a run in progress. */
+void report_progress(FILE *out, double elapsed_s, uint64_t received, const struct hist *latency);
+
+/* 0, or a negative errno with a message on stderr. */
+int report_write_json(const struct run_result *r, const char *path);
+int report_read_json(const char *path, struct run_result *r);
+
+/* shout merge A.json B.json ... [--json OUT]: argv[0] is "merge". Returns the exit status. */
+int report_merge_main(int argc, char **argv);
+
+/*
+ * CPU microseconds per message: (user + system) * 1e6 / messages; NAN when
+ * the CPU time is unknown or there were no messages (JSON writes it as null).
+ */
+double report_us_per_message(const struct run_cpu *cpu, uint64_t messages);
+
+/*
+ * The messages the server answered over the run, the divisor of its CPU per
+ * message: framed and sockperf requests, UDP datagrams, and over TCP text
+ * mode (which has no message boundaries) text bytes / the request size.
+ */
+uint64_t report_server_messages(const struct run_result *r);
+
+/*
+ * Whether b can be merged with a: the same command, transport, framing, size
+ * and pacing (a paced run's latency is from the intended send, a closed
+ * loop's from the actual send; adding them would mix two measures).
+ * 0, or -EINVAL with the reason in why.
+ */
+int report_merge_check(const struct run_result *a, const struct run_result *b, char *why,
+                       size_t why_cap);
+
+/*
+ * Merge n >= 1 runs of load generators that ran at the same time into *out:
+ * histograms, counts, client CPU and connections added, elapsed the longest.
+ * The server's counters come from one run only, and only when all runs
+ * measured the same server (host and port): each of them saw the whole
+ * server over the same time, so adding them would count it n times.
+ * *server_from is that run's index, or -1 when the servers differ or none
+ * knew its counters. 0, or -EINVAL (with why) when two runs are incompatible.
+ */
+int report_merge(const struct run_result *runs, size_t n, struct run_result *out, int *server_from,
+                 char *why, size_t why_cap);
+
+#endif

@@ -1,0 +1,265 @@
+/*
+ * report_json: writes a struct run_result as the JSON file documented in the
+ * README ("JSON output"). report_parse.c reads the same layout back. Part of
+ * report.h.
+ *
+ * The file carries, beside what a reader wants (percentiles, rates, CPU per
+ * message), everything needed to rebuild the run exactly: every non-empty
+ * histogram bucket and the histogram's sums, so that shout merge restores
+ * percentiles, mean and standard deviation as if one client had measured
+ * every sample.
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/*
+ * The tree is built with json_object_set_new, which takes the value even when
+ * it fails (and fails on a NULL value or object, jansson's out of memory); one
+ * flag collects every failure, checked once before writing.
+ */
+static void json_put(json_t *obj, const char *key, json_t *value, bool *ok)
+{
+    if (json_object_set_new(obj, key, value) != 0)
+        *ok = false;
+}
+
+static void json_append(json_t *array, json_t *value, bool *ok)
+{
+    if (json_array_append_new(array, value) != 0)
+        *ok = false;
+}
+
+/* JSON has no NaN or infinity: a value that is not finite is written as null. */
+static json_t *json_number(double value)
+{
+    return isfinite(value) ? json_real(value) : json_null();
+}
+
+/*
+ * jansson's integers are signed 64-bit. A count past that cannot occur in a
+ * run, but if it did it is written as a real rather than wrapped negative.
+ */
+static json_t *json_u64(uint64_t value)
+{
+    if (value <= (uint64_t)LLONG_MAX)
+        return json_integer((json_int_t)value);
+    return json_real((double)value);
+}
+
+static json_t *json_cpu_list(const int *cpus, uint32_t count, bool *ok)
+{
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < count && i < RESULT_MAX_CPUS; i++)
+        json_append(list, json_integer(cpus[i]), ok);
+    return list;
+}
+
+/* -1 means unknown (or none) in struct run_env; JSON says null. */
+static json_t *json_cpu_or_null(int cpu)
+{
+    return cpu < 0 ? json_null() : json_integer(cpu);
+}
+
+static json_t *json_config(const struct run_config *c, bool *ok)
+{
+    json_t *o = json_object();
+    json_put(o, "command", json_string(c->command), ok);
+    json_put(o, "host", json_string(c->host), ok);
+    json_put(o, "port", json_integer(c->port), ok);
+    json_put(o, "udp", json_boolean(c->udp), ok);
+    json_put(o, "framed", json_boolean(c->framed), ok);
+    json_put(o, "sockperf", json_boolean(c->sockperf), ok);
+    json_put(o, "size", json_integer(c->size), ok);
+    json_put(o, "duration_s", json_number(c->duration_s), ok);
+    json_put(o, "count", json_u64(c->count), ok);
+    json_put(o, "warmup_s", json_number(c->warmup_s), ok);
+    json_put(o, "connections", json_integer(c->connections), ok);
+    json_put(o, "threads", json_integer(c->threads), ok);
+    json_put(o, "pipeline", json_integer(c->pipeline), ok);
+    json_put(o, "rate", json_number(c->rate), ok);
+    json_put(o, "timeout_s", json_number(c->timeout_s), ok);
+    json_put(o, "client_cpus", json_cpu_list(c->client_cpus, c->client_cpu_count, ok), ok);
+    json_put(o, "stats_port", json_integer(c->stats_port), ok);
+    return o;
+}
+
+static json_t *json_env(const struct run_result *r, bool *ok)
+{
+    const struct run_env *e = &r->env;
+    json_t *o = json_object();
+    json_put(o, "kernel", json_string(e->kernel), ok);
+    json_put(o, "cpu_model", json_string(e->cpu_model), ok);
+    json_put(o, "hostname", json_string(e->hostname), ok);
+    json_put(o, "online_cpus", json_integer(e->online_cpus), ok);
+    json_put(o, "client_cpus", json_cpu_list(r->config.client_cpus, r->config.client_cpu_count, ok),
+             ok);
+    json_put(o, "client_cpus_seen",
+             json_cpu_list(e->client_cpus_seen, e->client_cpus_seen_count, ok), ok);
+    json_put(o, "server_cpu", json_cpu_or_null(e->server_cpu), ok);
+    json_put(o, "server_pinned", json_cpu_or_null(e->server_pinned), ok);
+    json_put(o, "shared_cpu", e->shared_cpu < 0 ? json_null() : json_boolean(e->shared_cpu), ok);
+    json_put(o, "started_at", json_string(e->started_at), ok);
+    return o;
+}
+
+static json_t *json_counts(const struct run_counts *c, bool *ok)
+{
+    json_t *o = json_object();
+    json_put(o, "sent", json_u64(c->sent), ok);
+    json_put(o, "received", json_u64(c->received), ok);
+    json_put(o, "mismatches", json_u64(c->mismatches), ok);
+    json_put(o, "lost", json_u64(c->lost), ok);
+    json_put(o, "duplicates", json_u64(c->duplicates), ok);
+    json_put(o, "reordered", json_u64(c->reordered), ok);
+    json_put(o, "error_frames", json_u64(c->error_frames), ok);
+    json_put(o, "bytes_sent", json_u64(c->bytes_sent), ok);
+    json_put(o, "bytes_received", json_u64(c->bytes_received), ok);
+    return o;
+}
+
+static json_t *json_rates(const struct run_result *r, bool *ok)
+{
+    /* elapsed 0 gives infinity or NaN here, which json_number writes as null. */
+    double elapsed_s = r->elapsed_s;
+    json_t *o = json_object();
+    json_put(o, "requests_per_s", json_number((double)r->counts.received / elapsed_s), ok);
+    json_put(o, "bytes_sent_per_s", json_number((double)r->counts.bytes_sent / elapsed_s), ok);
+    json_put(o, "bytes_received_per_s", json_number((double)r->counts.bytes_received / elapsed_s),
+             ok);
+    return o;
+}
+
+static const struct {
+    const char *key;
+    double pct;
+} json_percentiles[] = {
+    {"p50", 50}, {"p90", 90}, {"p99", 99}, {"p99_9", 99.9}, {"p99_99", 99.99},
+};
+
+static json_t *json_hist(const struct hist *h, bool *ok)
+{
+    /* An empty histogram has no min, max, mean or percentiles: null, not a made-up 0. */
+    bool empty = h->count == 0;
+    json_t *o = json_object();
+    json_put(o, "unit", json_string("ns"), ok);
+    json_put(o, "count", json_u64(h->count), ok);
+    json_put(o, "min", empty ? json_null() : json_u64(h->min_ns), ok);
+    json_put(o, "max", empty ? json_null() : json_u64(h->max_ns), ok);
+    json_put(o, "mean", empty ? json_null() : json_number(hist_mean(h)), ok);
+    json_put(o, "stdev", empty ? json_null() : json_number(hist_stdev(h)), ok);
+    for (size_t i = 0; i < sizeof json_percentiles / sizeof json_percentiles[0]; i++)
+        json_put(o, json_percentiles[i].key,
+                 empty ? json_null() : json_u64(hist_percentile(h, json_percentiles[i].pct)), ok);
+    json_put(o, "clamped", json_u64(h->clamped), ok);
+    json_put(o, "sum_ns", json_number(h->sum_ns), ok);
+    json_put(o, "m2_ns", json_number(h->m2_ns), ok);
+    json_t *buckets = json_array();
+    for (size_t i = 0; i < HIST_BUCKETS; i++) {
+        if (h->buckets[i] == 0)
+            continue;
+        json_t *pair = json_array();
+        json_append(pair, json_u64(hist_bucket_low(i)), ok);
+        json_append(pair, json_u64(h->buckets[i]), ok);
+        json_append(buckets, pair, ok);
+    }
+    json_put(o, "buckets", buckets, ok);
+    return o;
+}
+
+static json_t *json_client_cpu(const struct run_result *r, bool *ok)
+{
+    const struct run_cpu *cpu = &r->client_cpu;
+    if (!cpu->known)
+        return json_null();
+    json_t *o = json_object();
+    json_put(o, "user_s", json_number(cpu->user_s), ok);
+    json_put(o, "system_s", json_number(cpu->system_s), ok);
+    json_put(o, "us_per_message", json_number(report_us_per_message(cpu, r->counts.sent)), ok);
+    return o;
+}
+
+static json_t *json_server(const struct run_result *r, bool *ok)
+{
+    const struct server_counters *s = &r->server;
+    if (!s->known)
+        return json_null();
+    /* Server CPU may be missing while its counters are known: then user_s is null. */
+    bool cpu_known = s->cpu.known;
+    json_t *o = json_object();
+    json_put(o, "user_s", cpu_known ? json_number(s->cpu.user_s) : json_null(), ok);
+    json_put(o, "system_s", cpu_known ? json_number(s->cpu.system_s) : json_null(), ok);
+    json_put(o, "us_per_message",
+             json_number(report_us_per_message(&s->cpu, report_server_messages(r))), ok);
+    json_put(o, "messages", json_u64(report_server_messages(r)), ok);
+    json_put(o, "requests", json_u64(s->requests), ok);
+    json_put(o, "text_bytes", json_u64(s->text_bytes), ok);
+    json_put(o, "udp_replies", json_u64(s->udp_replies), ok);
+    json_put(o, "bytes_in", json_u64(s->bytes_in), ok);
+    json_put(o, "bytes_out", json_u64(s->bytes_out), ok);
+    json_put(o, "errors", json_u64(s->errors), ok);
+    return o;
+}
+
+static json_t *json_results(const struct run_result *r, bool *ok)
+{
+    json_t *o = json_object();
+    json_put(o, "elapsed_s", json_number(r->elapsed_s), ok);
+    json_put(o, "counts", json_counts(&r->counts, ok), ok);
+    json_put(o, "rates", json_rates(r, ok), ok);
+    json_put(o, "latency", json_hist(&r->latency, ok), ok);
+    json_put(o, "service", json_hist(&r->service, ok), ok);
+    json_t *cpu = json_object();
+    json_put(cpu, "client", json_client_cpu(r, ok), ok);
+    json_put(cpu, "server", json_server(r, ok), ok);
+    json_put(o, "cpu", cpu, ok);
+    return o;
+}
+
+/* The whole document; NULL when memory ran out. */
+static json_t *json_result(const struct run_result *r)
+{
+    bool ok = true;
+    json_t *root = json_object();
+    json_put(root, "shout_version", json_string(SHOUT_VERSION), &ok);
+    json_put(root, "command", json_string(r->config.command), &ok);
+    json_put(root, "config", json_config(&r->config, &ok), &ok);
+    json_put(root, "environment", json_env(r, &ok), &ok);
+    json_put(root, "results", json_results(r, &ok), &ok);
+    json_put(root, "merged_from", json_integer(r->merged_from), &ok);
+    if (ok)
+        return root;
+    json_decref(root);
+    return NULL;
+}
+
+int report_write_json(const struct run_result *r, const char *path)
+{
+    json_t *root = json_result(r);
+    if (!root) {
+        fprintf(stderr, "shout: %s: out of memory building the JSON\n", path);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    FILE *out = fopen(path, "w");
+    if (!out) {
+        rc = -errno;
+    } else {
+        errno = 0;
+        /* 17 significant digits: every double (the histogram sums) reads back bit for bit. */
+        if (json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0 ||
+            fputc('\n', out) == EOF)
+            rc = errno ? -errno : -EIO;
+        if (fclose(out) != 0 && rc == 0)
+            rc = -errno;
+    }
+    json_decref(root);
+    if (rc < 0)
+        fprintf(stderr, "shout: cannot write %s: %s\n", path, strerror(-rc));
+    return rc;
+}

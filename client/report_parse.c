@@ -1,0 +1,364 @@
+/*
+ * report_parse: reads a result file written by report_write_json back into a
+ * struct run_result. Part of report.h.
+ *
+ * Only the recorded values are read; what the writer derives from them
+ * (percentiles, mean, rates, CPU per message) is recomputed by whoever needs
+ * it, so a hand-edited derived value cannot disagree with the buckets. Every
+ * recorded field is required: a file that lacks one is refused, with the
+ * field's path in the message, rather than merged as zeros.
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* A result file with every bucket filled is under 1 MiB; refuse anything far larger. */
+#define PARSE_MAX_BYTES (64u << 20)
+
+/*
+ * The reader keeps the first problem and ignores every read after it, so the
+ * field-by-field code below reads straight through without checks and the
+ * caller looks once at the end (like a sticky stream error).
+ */
+struct parse {
+    char why[256];
+};
+
+static bool parse_failed(const struct parse *p)
+{
+    return p->why[0] != '\0';
+}
+
+static void parse_fail(struct parse *p, const char *where, const char *key, const char *problem)
+{
+    if (!parse_failed(p))
+        snprintf(p->why, sizeof p->why, "%s%s%s: %s", where, *where ? "." : "", key, problem);
+}
+
+/* obj[key], present; NULL (and the problem noted) when missing or after a failure. */
+static json_t *parse_member(struct parse *p, const json_t *obj, const char *where, const char *key)
+{
+    if (parse_failed(p))
+        return NULL;
+    json_t *value = json_object_get(obj, key);
+    if (!value)
+        parse_fail(p, where, key, "missing");
+    return value;
+}
+
+static json_t *parse_object(struct parse *p, const json_t *obj, const char *where, const char *key)
+{
+    json_t *value = parse_member(p, obj, where, key);
+    if (value && !json_is_object(value)) {
+        parse_fail(p, where, key, "not an object");
+        return NULL;
+    }
+    return value;
+}
+
+/* A non-negative integer up to max (written as a real only past 2^63). */
+static uint64_t parse_uint(struct parse *p, const json_t *obj, const char *where, const char *key,
+                           uint64_t max)
+{
+    json_t *value = parse_member(p, obj, where, key);
+    if (!value)
+        return 0;
+    if (json_is_integer(value) && json_integer_value(value) >= 0 &&
+        (uint64_t)json_integer_value(value) <= max)
+        return (uint64_t)json_integer_value(value);
+    /* 2^64 as a double: the first real that does not fit. */
+    if (json_is_real(value) && json_real_value(value) >= 0x1p63 &&
+        json_real_value(value) < 0x1p64 && (uint64_t)json_real_value(value) <= max)
+        return (uint64_t)json_real_value(value);
+    parse_fail(p, where, key, "not an integer in range");
+    return 0;
+}
+
+static uint64_t parse_u64(struct parse *p, const json_t *obj, const char *where, const char *key)
+{
+    return parse_uint(p, obj, where, key, UINT64_MAX);
+}
+
+static uint32_t parse_u32(struct parse *p, const json_t *obj, const char *where, const char *key)
+{
+    return (uint32_t)parse_uint(p, obj, where, key, UINT32_MAX);
+}
+
+/* A number; null (what the writer makes of NaN and infinity) reads as NaN. */
+static double parse_double(struct parse *p, const json_t *obj, const char *where, const char *key)
+{
+    json_t *value = parse_member(p, obj, where, key);
+    if (!value || json_is_null(value))
+        return NAN;
+    if (!json_is_number(value)) {
+        parse_fail(p, where, key, "not a number");
+        return NAN;
+    }
+    return json_number_value(value);
+}
+
+static bool parse_bool(struct parse *p, const json_t *obj, const char *where, const char *key)
+{
+    json_t *value = parse_member(p, obj, where, key);
+    if (value && !json_is_boolean(value))
+        parse_fail(p, where, key, "not true or false");
+    return json_is_true(value);
+}
+
+/* A CPU number; null reads as -1 (unknown, or not pinned). */
+static int parse_cpu(struct parse *p, const json_t *obj, const char *where, const char *key)
+{
+    json_t *value = parse_member(p, obj, where, key);
+    if (!value || json_is_null(value))
+        return -1;
+    if (!json_is_integer(value) || json_integer_value(value) < 0 ||
+        json_integer_value(value) > 1 << 20) {
+        parse_fail(p, where, key, "not a CPU number or null");
+        return -1;
+    }
+    return (int)json_integer_value(value);
+}
+
+static void parse_text(struct parse *p, const json_t *obj, const char *where, const char *key,
+                       char *out, size_t cap)
+{
+    out[0] = '\0';
+    json_t *value = parse_member(p, obj, where, key);
+    if (!value)
+        return;
+    if (!json_is_string(value) || json_string_length(value) >= cap ||
+        strlen(json_string_value(value)) != json_string_length(value)) {
+        parse_fail(p, where, key, "not a string of the expected length");
+        return;
+    }
+    memcpy(out, json_string_value(value), json_string_length(value) + 1);
+}
+
+static void parse_cpu_list(struct parse *p, const json_t *obj, const char *where, const char *key,
+                           int *cpus, uint32_t *count)
+{
+    *count = 0;
+    json_t *list = parse_member(p, obj, where, key);
+    if (!list)
+        return;
+    if (!json_is_array(list) || json_array_size(list) > RESULT_MAX_CPUS) {
+        parse_fail(p, where, key, "not a list of at most 64 CPUs");
+        return;
+    }
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *cpu = json_array_get(list, i);
+        if (!json_is_integer(cpu) || json_integer_value(cpu) < 0 ||
+            json_integer_value(cpu) > 1 << 20) {
+            parse_fail(p, where, key, "not a list of CPU numbers");
+            return;
+        }
+        cpus[(*count)++] = (int)json_integer_value(cpu);
+    }
+}
+
+static void parse_config(struct parse *p, const json_t *root, struct run_config *c)
+{
+    const char *w = "config";
+    const json_t *o = parse_object(p, root, "", w);
+    parse_text(p, o, w, "command", c->command, sizeof c->command);
+    parse_text(p, o, w, "host", c->host, sizeof c->host);
+    c->port = (uint16_t)parse_uint(p, o, w, "port", UINT16_MAX);
+    c->udp = parse_bool(p, o, w, "udp");
+    c->framed = parse_bool(p, o, w, "framed");
+    c->sockperf = parse_bool(p, o, w, "sockperf");
+    c->size = parse_u32(p, o, w, "size");
+    c->duration_s = parse_double(p, o, w, "duration_s");
+    c->count = parse_u64(p, o, w, "count");
+    c->warmup_s = parse_double(p, o, w, "warmup_s");
+    c->connections = parse_u32(p, o, w, "connections");
+    c->threads = parse_u32(p, o, w, "threads");
+    c->pipeline = parse_u32(p, o, w, "pipeline");
+    c->rate = parse_double(p, o, w, "rate");
+    c->timeout_s = parse_double(p, o, w, "timeout_s");
+    parse_cpu_list(p, o, w, "client_cpus", c->client_cpus, &c->client_cpu_count);
+    c->stats_port = (uint16_t)parse_uint(p, o, w, "stats_port", UINT16_MAX);
+}
+
+static void parse_env(struct parse *p, const json_t *root, struct run_env *e)
+{
+    const char *w = "environment";
+    const json_t *o = parse_object(p, root, "", w);
+    parse_text(p, o, w, "kernel", e->kernel, sizeof e->kernel);
+    parse_text(p, o, w, "cpu_model", e->cpu_model, sizeof e->cpu_model);
+    parse_text(p, o, w, "hostname", e->hostname, sizeof e->hostname);
+    e->online_cpus = parse_u32(p, o, w, "online_cpus");
+    /* environment.client_cpus repeats config.client_cpus, which is the one read. */
+    parse_cpu_list(p, o, w, "client_cpus_seen", e->client_cpus_seen, &e->client_cpus_seen_count);
+    e->server_cpu = parse_cpu(p, o, w, "server_cpu");
+    e->server_pinned = parse_cpu(p, o, w, "server_pinned");
+    json_t *shared = parse_member(p, o, w, "shared_cpu");
+    e->shared_cpu = json_is_boolean(shared) ? json_is_true(shared) : -1;
+    if (shared && !json_is_boolean(shared) && !json_is_null(shared))
+        parse_fail(p, w, "shared_cpu", "not true, false or null");
+    parse_text(p, o, w, "started_at", e->started_at, sizeof e->started_at);
+}
+
+static void parse_counts(struct parse *p, const json_t *results, struct run_counts *c)
+{
+    const char *w = "results.counts";
+    const json_t *o = parse_object(p, results, "results", "counts");
+    c->sent = parse_u64(p, o, w, "sent");
+    c->received = parse_u64(p, o, w, "received");
+    c->mismatches = parse_u64(p, o, w, "mismatches");
+    c->lost = parse_u64(p, o, w, "lost");
+    c->duplicates = parse_u64(p, o, w, "duplicates");
+    c->reordered = parse_u64(p, o, w, "reordered");
+    c->error_frames = parse_u64(p, o, w, "error_frames");
+    c->bytes_sent = parse_u64(p, o, w, "bytes_sent");
+    c->bytes_received = parse_u64(p, o, w, "bytes_received");
+}
+
+/* The buckets, then the summary; the bucket total must equal "count". */
+static void parse_hist(struct parse *p, const json_t *results, const char *key, const char *w,
+                       struct hist *h)
+{
+    hist_init(h);
+    const json_t *o = parse_object(p, results, "results", key);
+    json_t *unit = parse_member(p, o, w, "unit");
+    if (unit && (!json_is_string(unit) || strcmp(json_string_value(unit), "ns") != 0))
+        parse_fail(p, w, "unit", "not \"ns\"");
+    uint64_t count = parse_u64(p, o, w, "count");
+    json_t *buckets = parse_member(p, o, w, "buckets");
+    if (buckets && (!json_is_array(buckets) || json_array_size(buckets) > HIST_BUCKETS))
+        parse_fail(p, w, "buckets", "not a list of at most one pair per bucket");
+    for (size_t i = 0; !parse_failed(p) && i < json_array_size(buckets); i++) {
+        json_t *pair = json_array_get(buckets, i);
+        json_t *low = json_array_get(pair, 0), *n = json_array_get(pair, 1);
+        if (json_array_size(pair) != 2 || !json_is_integer(low) || !json_is_integer(n) ||
+            json_integer_value(low) < 0 || (uint64_t)json_integer_value(low) > HIST_MAX_NS ||
+            json_integer_value(n) < 0 || (uint64_t)json_integer_value(n) > UINT64_MAX - h->count) {
+            parse_fail(p, w, "buckets", "not [low_ns, count] pairs in range");
+            break;
+        }
+        hist_add_bucket(h, (uint64_t)json_integer_value(low), (uint64_t)json_integer_value(n));
+    }
+    if (!parse_failed(p) && h->count != count)
+        parse_fail(p, w, "count", "does not match the buckets' total");
+    uint64_t clamped = parse_u64(p, o, w, "clamped");
+    double sum_ns = parse_double(p, o, w, "sum_ns");
+    double m2_ns = parse_double(p, o, w, "m2_ns");
+    if (count == 0 || parse_failed(p)) {
+        hist_restore_summary(h, UINT64_MAX, 0, 0.0, 0.0, clamped);
+        return;
+    }
+    uint64_t min_ns = parse_uint(p, o, w, "min", HIST_MAX_NS);
+    uint64_t max_ns = parse_uint(p, o, w, "max", HIST_MAX_NS);
+    if (!parse_failed(p) && (min_ns > max_ns || !isfinite(sum_ns) || !isfinite(m2_ns)))
+        parse_fail(p, w, "min", "min, max and sums do not describe the buckets");
+    hist_restore_summary(h, min_ns, max_ns, sum_ns, m2_ns, clamped);
+}
+
+/* null, or {user_s, system_s, ...}; user_s null means the CPU time is unknown. */
+static void parse_cpu_time(struct parse *p, const json_t *o, const char *w, struct run_cpu *cpu)
+{
+    *cpu = (struct run_cpu){.known = false};
+    if (!o)
+        return;
+    cpu->user_s = parse_double(p, o, w, "user_s");
+    cpu->system_s = parse_double(p, o, w, "system_s");
+    cpu->known = !isnan(cpu->user_s) && !isnan(cpu->system_s);
+    if (!cpu->known)
+        cpu->user_s = cpu->system_s = 0;
+}
+
+/* null, or an object; anything else is a problem. */
+static const json_t *parse_nullable_object(struct parse *p, const json_t *obj, const char *where,
+                                           const char *key)
+{
+    json_t *value = parse_member(p, obj, where, key);
+    if (!value || json_is_null(value))
+        return NULL;
+    if (!json_is_object(value)) {
+        parse_fail(p, where, key, "not an object or null");
+        return NULL;
+    }
+    return value;
+}
+
+static void parse_cpu_section(struct parse *p, const json_t *results, struct run_result *r)
+{
+    const json_t *cpu = parse_object(p, results, "results", "cpu");
+    const json_t *client = parse_nullable_object(p, cpu, "results.cpu", "client");
+    parse_cpu_time(p, client, "results.cpu.client", &r->client_cpu);
+
+    const char *w = "results.cpu.server";
+    const json_t *server = parse_nullable_object(p, cpu, "results.cpu", "server");
+    struct server_counters *s = &r->server;
+    memset(s, 0, sizeof *s);
+    if (!server)
+        return;
+    parse_cpu_time(p, server, w, &s->cpu);
+    s->requests = parse_u64(p, server, w, "requests");
+    s->text_bytes = parse_u64(p, server, w, "text_bytes");
+    s->udp_replies = parse_u64(p, server, w, "udp_replies");
+    s->bytes_in = parse_u64(p, server, w, "bytes_in");
+    s->bytes_out = parse_u64(p, server, w, "bytes_out");
+    s->errors = parse_u64(p, server, w, "errors");
+    s->known = true;
+}
+
+static void parse_result(struct parse *p, const json_t *root, struct run_result *r)
+{
+    if (!json_is_object(root)) {
+        parse_fail(p, "", "(top)", "not a JSON object");
+        return;
+    }
+    parse_config(p, root, &r->config);
+    parse_env(p, root, &r->env);
+    const json_t *results = parse_object(p, root, "", "results");
+    r->elapsed_s = parse_double(p, results, "results", "elapsed_s");
+    parse_counts(p, results, &r->counts);
+    parse_hist(p, results, "latency", "results.latency", &r->latency);
+    parse_hist(p, results, "service", "results.service", &r->service);
+    parse_cpu_section(p, results, r);
+    r->merged_from = parse_u32(p, root, "", "merged_from");
+    if (!parse_failed(p) && r->merged_from == 0)
+        parse_fail(p, "", "merged_from", "0 (a result stands for at least one run)");
+}
+
+int report_read_json(const char *path, struct run_result *r)
+{
+    FILE *in = fopen(path, "r");
+    if (!in) {
+        int rc = -errno;
+        fprintf(stderr, "shout: cannot read %s: %s\n", path, strerror(-rc));
+        return rc;
+    }
+    struct stat st;
+    if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > PARSE_MAX_BYTES) {
+        fclose(in);
+        fprintf(stderr, "shout: %s: over %u MiB, not a shout result\n", path,
+                PARSE_MAX_BYTES >> 20);
+        return -EFBIG;
+    }
+    json_error_t error;
+    json_t *root = json_loadf(in, JSON_REJECT_DUPLICATES, &error);
+    bool read_failed = ferror(in);
+    fclose(in);
+    if (!root) {
+        if (read_failed)
+            fprintf(stderr, "shout: cannot read %s: read error\n", path);
+        else
+            fprintf(stderr, "shout: %s: not JSON: line %d: %s\n", path, error.line, error.text);
+        return read_failed ? -EIO : -EBADMSG;
+    }
+    struct parse p = {.why = ""};
+    memset(r, 0, sizeof *r);
+    parse_result(&p, root, r);
+    json_decref(root);
+    if (parse_failed(&p)) {
+        fprintf(stderr, "shout: %s: not a shout result: %s\n", path, p.why);
+        return -EBADMSG;
+    }
+    return 0;
+}
