@@ -1,0 +1,358 @@
+// gbench_shim: gbench.h implemented on Google Benchmark 1.7.1 (Debian's
+// libbenchmark). The only C++ in shout: it turns C calls into State and
+// Benchmark calls, and adds two reporters around the library's own: one that
+// counts failed runs (so shout-bench can exit non-zero) and a JSON file
+// reporter that writes percentile rows and never writes NaN.
+
+#include "gbench.h"
+
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using benchmark::BenchmarkReporter;
+using benchmark::Counter;
+using benchmark::State;
+using benchmark::internal::Benchmark;
+
+// The C flag bits are Google Benchmark's, bit for bit: checked here so that
+// a library upgrade that moves them fails the build instead of the numbers.
+static_assert(GBENCH_COUNTER_DEFAULT == static_cast<uint32_t>(Counter::kDefaults), "flags");
+static_assert(GBENCH_COUNTER_RATE == static_cast<uint32_t>(Counter::kIsRate), "flags");
+static_assert(GBENCH_COUNTER_AVG_THREADS == static_cast<uint32_t>(Counter::kAvgThreads), "flags");
+static_assert(GBENCH_COUNTER_ITERATION_INVARIANT ==
+                  static_cast<uint32_t>(Counter::kIsIterationInvariant),
+              "flags");
+static_assert(GBENCH_COUNTER_AVG_ITERATIONS == static_cast<uint32_t>(Counter::kAvgIterations),
+              "flags");
+static_assert(GBENCH_COUNTER_INVERT == static_cast<uint32_t>(Counter::kInvert), "flags");
+static_assert((GBENCH_COUNTER_KIBI & (GBENCH_COUNTER_RATE | GBENCH_COUNTER_AVG_THREADS |
+                                      GBENCH_COUNTER_ITERATION_INVARIANT |
+                                      GBENCH_COUNTER_AVG_ITERATIONS | GBENCH_COUNTER_INVERT)) == 0,
+              "the KIBI bit must not be one of Google Benchmark's");
+static_assert(GBENCH_NS == static_cast<int>(benchmark::kNanosecond), "units");
+static_assert(GBENCH_US == static_cast<int>(benchmark::kMicrosecond), "units");
+static_assert(GBENCH_MS == static_cast<int>(benchmark::kMillisecond), "units");
+static_assert(GBENCH_S == static_cast<int>(benchmark::kSecond), "units");
+
+// The opaque C handles are the library's own objects.
+static Benchmark *shim_bench(gbench_bench *b)
+{
+    return reinterpret_cast<Benchmark *>(b);
+}
+
+static gbench_bench *shim_handle(Benchmark *b)
+{
+    return reinterpret_cast<gbench_bench *>(b);
+}
+
+static State &shim_state(gbench_state *st)
+{
+    return *reinterpret_cast<State *>(st);
+}
+
+static const State &shim_state(const gbench_state *st)
+{
+    return *reinterpret_cast<const State *>(st);
+}
+
+// --- Registering ------------------------------------------------------------
+
+gbench_bench *gbench_register(const char *name, gbench_fn fn, void *user)
+{
+    return shim_handle(benchmark::RegisterBenchmark(
+        name, [fn, user](State &st) { fn(reinterpret_cast<gbench_state *>(&st), user); }));
+}
+
+gbench_bench *gbench_arg(gbench_bench *b, int64_t x)
+{
+    return shim_handle(shim_bench(b)->Arg(x));
+}
+
+gbench_bench *gbench_args(gbench_bench *b, const int64_t *args, size_t n)
+{
+    return shim_handle(shim_bench(b)->Args(std::vector<int64_t>(args, args + n)));
+}
+
+gbench_bench *gbench_arg_list(gbench_bench *b, const int64_t *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        shim_bench(b)->Arg(values[i]);
+    return b;
+}
+
+gbench_bench *gbench_range(gbench_bench *b, int64_t lo, int64_t hi)
+{
+    return shim_handle(shim_bench(b)->Range(lo, hi));
+}
+
+gbench_bench *gbench_range_multiplier(gbench_bench *b, int multiplier)
+{
+    return shim_handle(shim_bench(b)->RangeMultiplier(multiplier));
+}
+
+gbench_bench *gbench_use_real_time(gbench_bench *b)
+{
+    return shim_handle(shim_bench(b)->UseRealTime());
+}
+
+gbench_bench *gbench_use_manual_time(gbench_bench *b)
+{
+    return shim_handle(shim_bench(b)->UseManualTime());
+}
+
+gbench_bench *gbench_unit(gbench_bench *b, enum gbench_unit unit)
+{
+    return shim_handle(shim_bench(b)->Unit(static_cast<benchmark::TimeUnit>(unit)));
+}
+
+gbench_bench *gbench_iterations(gbench_bench *b, int64_t n)
+{
+    return shim_handle(shim_bench(b)->Iterations(n));
+}
+
+gbench_bench *gbench_min_time(gbench_bench *b, double seconds)
+{
+    return shim_handle(shim_bench(b)->MinTime(seconds));
+}
+
+gbench_bench *gbench_repetitions(gbench_bench *b, int n)
+{
+    return shim_handle(shim_bench(b)->Repetitions(n));
+}
+
+void gbench_add_context(const char *key, const char *value)
+{
+    benchmark::AddCustomContext(key, value);
+}
+
+// --- Inside a benchmark -----------------------------------------------------
+
+int64_t gbench_next_batch(gbench_state *st, int64_t max_batch)
+{
+    State &s = shim_state(st);
+    int64_t n = max_batch > 0 ? max_batch : 1;
+    // Never ask for more than is left, so the run does exactly max_iterations
+    // (KeepRunningBatch would otherwise overshoot by up to a batch, and the
+    // caller would have to know). Before the loop starts iterations() is 0.
+    int64_t left = s.max_iterations - s.iterations();
+    if (left > 0 && left < n)
+        n = left;
+    return s.KeepRunningBatch(n) ? n : 0;
+}
+
+int64_t gbench_state_arg(const gbench_state *st, size_t pos)
+{
+    return shim_state(st).range(pos);
+}
+
+int64_t gbench_state_iterations(const gbench_state *st)
+{
+    return shim_state(st).iterations();
+}
+
+void gbench_pause(gbench_state *st)
+{
+    shim_state(st).PauseTiming();
+}
+
+void gbench_resume(gbench_state *st)
+{
+    shim_state(st).ResumeTiming();
+}
+
+void gbench_set_iteration_time(gbench_state *st, double seconds)
+{
+    shim_state(st).SetIterationTime(seconds);
+}
+
+void gbench_set_bytes_processed(gbench_state *st, int64_t bytes)
+{
+    shim_state(st).SetBytesProcessed(bytes);
+}
+
+void gbench_set_items_processed(gbench_state *st, int64_t items)
+{
+    shim_state(st).SetItemsProcessed(items);
+}
+
+void gbench_set_counter(gbench_state *st, const char *name, double value, uint32_t flags)
+{
+    Counter::OneK one_k = (flags & GBENCH_COUNTER_KIBI) ? Counter::kIs1024 : Counter::kIs1000;
+    // Through int: kInvert is INT_MIN as the enum's underlying type.
+    auto bits = static_cast<Counter::Flags>(static_cast<int>(flags & ~GBENCH_COUNTER_KIBI));
+    shim_state(st).counters[name] = Counter(value, bits, one_k);
+}
+
+void gbench_set_label(gbench_state *st, const char *label)
+{
+    shim_state(st).SetLabel(label);
+}
+
+void gbench_skip_with_error(gbench_state *st, const char *message)
+{
+    // The first reason is the one reported; a later one must not trip the library.
+    if (!shim_state(st).error_occurred())
+        shim_state(st).SkipWithError(message);
+}
+
+// --- Reporting --------------------------------------------------------------
+
+namespace
+{
+
+// Wraps the display reporter the flags asked for, to count failed runs:
+// Google Benchmark itself exits 0 whatever happened.
+class ShimDisplayReporter : public BenchmarkReporter
+{
+  public:
+    explicit ShimDisplayReporter(BenchmarkReporter *inner) : inner_(inner)
+    {
+    }
+
+    bool ReportContext(const Context &context) override
+    {
+        return inner_->ReportContext(context);
+    }
+
+    void ReportRuns(const std::vector<Run> &runs) override
+    {
+        for (const Run &run : runs)
+            if (run.error_occurred)
+                errors_++;
+        inner_->ReportRuns(runs);
+    }
+
+    void Finalize() override
+    {
+        inner_->Finalize();
+    }
+
+    int errors() const
+    {
+        return errors_;
+    }
+
+  private:
+    BenchmarkReporter *inner_;
+    int errors_ = 0;
+};
+
+// The counters that become rows of their own, and the suffix of each row.
+struct ShimPercentile {
+    const char *counter;
+    const char *suffix;
+};
+const ShimPercentile shim_percentiles[] = {{"p50_ns", "p50"}, {"p99_ns", "p99"}};
+
+double shim_finite(double v)
+{
+    return std::isfinite(v) ? v : 0.0;
+}
+
+// Strict JSON has no NaN or Infinity, and Google Benchmark writes them bare
+// (a 0/0 coefficient of variation of an all-zero counter, a rate over zero
+// time). They become 0.
+void shim_make_finite(BenchmarkReporter::Run &run)
+{
+    run.real_accumulated_time = shim_finite(run.real_accumulated_time);
+    run.cpu_accumulated_time = shim_finite(run.cpu_accumulated_time);
+    run.max_heapbytes_used = shim_finite(run.max_heapbytes_used);
+    run.allocs_per_iter = shim_finite(run.allocs_per_iter);
+    for (auto &kv : run.counters)
+        kv.second.value = shim_finite(kv.second.value);
+}
+
+// A row named "<run's name>/<suffix>" whose times are value_ns. The JSON
+// reporter divides accumulated time by the iterations (and writes
+// percentage aggregates, such as _cv, as they are), so that is undone here.
+BenchmarkReporter::Run shim_percentile_row(const BenchmarkReporter::Run &run, const char *suffix,
+                                           double value_ns)
+{
+    BenchmarkReporter::Run row = run;
+    row.run_name = benchmark::BenchmarkName();
+    row.run_name.function_name = run.run_name.str() + "/" + suffix;
+    row.counters.clear();
+    double accumulated;
+    if (run.run_type == BenchmarkReporter::Run::RT_Aggregate &&
+        run.aggregate_unit == benchmark::kPercentage) {
+        accumulated = value_ns; // a ratio, such as the coefficient of variation
+    } else {
+        double seconds = value_ns * 1e-9;
+        accumulated = run.iterations != 0 ? seconds * static_cast<double>(run.iterations) : seconds;
+    }
+    row.real_accumulated_time = accumulated;
+    row.cpu_accumulated_time = accumulated;
+    return row;
+}
+
+// The JSON file reporter, with the percentile rows after each group's runs.
+class ShimJsonReporter : public benchmark::JSONReporter
+{
+  public:
+    void ReportRuns(const std::vector<Run> &runs) override
+    {
+        std::vector<Run> rows(runs);
+        for (Run &run : rows)
+            shim_make_finite(run);
+        std::vector<Run> percentile_rows;
+        for (const ShimPercentile &p : shim_percentiles) {
+            for (const Run &run : rows) {
+                if (run.error_occurred || run.report_big_o || run.report_rms)
+                    continue;
+                auto it = run.counters.find(p.counter);
+                if (it != run.counters.end())
+                    percentile_rows.push_back(shim_percentile_row(run, p.suffix, it->second.value));
+            }
+        }
+        rows.insert(rows.end(), percentile_rows.begin(), percentile_rows.end());
+        JSONReporter::ReportRuns(rows);
+    }
+};
+
+// The value of --NAME=VALUE as Google Benchmark will see it: the last one on
+// the command line, else the BENCHMARK_NAME environment variable, else "".
+// Read before Initialize, which removes the flags it takes from argv.
+std::string shim_flag_value(int argc, char **argv, const char *name, const char *env)
+{
+    std::string prefix = std::string("--") + name + "=";
+    std::string value;
+    bool found = false;
+    for (int i = 1; i < argc; i++) {
+        if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
+            value = argv[i] + prefix.size();
+            found = true;
+        }
+    }
+    if (!found) {
+        const char *from_env = std::getenv(env);
+        if (from_env)
+            value = from_env;
+    }
+    return value;
+}
+
+} // namespace
+
+int gbench_main(int argc, char **argv)
+{
+    std::string out = shim_flag_value(argc, argv, "benchmark_out", "BENCHMARK_OUT");
+    std::string out_format =
+        shim_flag_value(argc, argv, "benchmark_out_format", "BENCHMARK_OUT_FORMAT");
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 2;
+
+    ShimDisplayReporter display(benchmark::CreateDefaultDisplayReporter());
+    ShimJsonReporter json;
+    // Without --benchmark_out the library refuses a file reporter; with
+    // another format (csv, console) it makes its own.
+    bool ours = !out.empty() && (out_format.empty() || out_format == "json");
+    benchmark::RunSpecifiedBenchmarks(&display, ours ? &json : nullptr);
+    benchmark::Shutdown();
+    return display.errors() > 0 ? 1 : 0;
+}
