@@ -6,30 +6,17 @@ latency (from the intended send time) but not in its service time."""
 
 import os
 import signal
-import socket
 import threading
 import time
 import unittest
 
-from shoutlib import SHOUTD, Server, free_port
-from test_ping import (EXIT_MISMATCH, EXIT_USAGE, MODES, FakeServer, corrupt_reply,
+from test_ping import (EXIT_MISMATCH, EXIT_USAGE, AgainstShoutd, MODES, FakeServer, corrupt_reply,
                        drop_every, mode_name, run_measure, run_shout)
 
 NS_PER_S = 1e9
 
 
-class LoadAgainstShoutd(unittest.TestCase):
-    def setUp(self):
-        if not SHOUTD:
-            raise unittest.SkipTest("SHOUTD is not set")
-        self.stats_port = free_port(socket.SOCK_STREAM)
-        self.server = Server("--stats-port", str(self.stats_port))
-        self.addCleanup(self.server.close)
-
-    def tearDown(self):
-        self.assertTrue(self.server.running(), self.server.stderr_text())
-        self.assertEqual(self.server.stop(), 0, self.server.stderr_text())
-
+class LoadAgainstShoutd(AgainstShoutd):
     def load(self, *args, expect=0):
         return run_measure(self, "load", self.server.port, "--stats-port",
                            str(self.stats_port), *args, expect=expect)

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from shoutlib import (HEADER, HEADER_LEN, SHOUT, SHOUTD, TIMEOUT, TYPE_REPLY,
+from shoutlib import (HEADER_LEN, SHOUT, SHOUTD, TIMEOUT, TYPE_REPLY,
                       Server, encode_frame, free_port, parse_header, recv_exact)
 
 MODES = ((), ("--udp",), ("--framed",), ("--udp", "--framed"))
@@ -161,7 +161,9 @@ def mode_name(mode):
     return " ".join(mode) or "tcp text"
 
 
-class PingAgainstShoutd(unittest.TestCase):
+class AgainstShoutd(unittest.TestCase):
+    """A real shoutd with a known stats port per test, alive and exiting 0 at the end."""
+
     def setUp(self):
         if not SHOUTD:
             raise unittest.SkipTest("SHOUTD is not set")
@@ -172,6 +174,9 @@ class PingAgainstShoutd(unittest.TestCase):
     def tearDown(self):
         self.assertTrue(self.server.running(), self.server.stderr_text())
         self.assertEqual(self.server.stop(), 0, self.server.stderr_text())
+
+
+class PingAgainstShoutd(AgainstShoutd):
 
     def test_count_gives_exactly_that_many_checked_round_trips(self):
         for mode in MODES:
