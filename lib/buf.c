@@ -7,6 +7,16 @@
 /* Small enough that a connection with one short message costs little. */
 #define BUF_MIN_ALLOC 256
 
+/* The allocator every buffer uses; replaced only by fault-injecting tests and fuzzers. */
+static buf_alloc_fn *buf_alloc = malloc;
+static buf_release_fn *buf_release = free;
+
+void buf_set_allocator(buf_alloc_fn *alloc, buf_release_fn *release)
+{
+    buf_alloc = alloc ? alloc : malloc;
+    buf_release = release ? release : free;
+}
+
 void buf_init(struct buf *b, size_t limit)
 {
     *b = (struct buf){.limit = limit};
@@ -14,7 +24,8 @@ void buf_init(struct buf *b, size_t limit)
 
 void buf_free(struct buf *b)
 {
-    free(b->bytes);
+    if (b->bytes)
+        buf_release(b->bytes);
     *b = (struct buf){.limit = b->limit};
 }
 
@@ -57,12 +68,13 @@ static int buf_make_room(struct buf *b, size_t n)
         alloc = alloc > SIZE_MAX / 2 ? want : alloc * 2;
     if (alloc > b->limit)
         alloc = b->limit;
-    uint8_t *bytes = malloc(alloc);
+    uint8_t *bytes = buf_alloc(alloc);
     if (!bytes)
         return -ENOMEM;
     if (len)
         memcpy(bytes, b->bytes + b->head, len);
-    free(b->bytes);
+    if (b->bytes)
+        buf_release(b->bytes);
     b->bytes = bytes;
     b->alloc = alloc;
     b->head = 0;

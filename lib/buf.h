@@ -9,7 +9,9 @@
  *
  * Memory: the buffer owns its storage; buf_free releases it. Pointers from
  * buf_head and buf_reserve are valid until the next call that changes the
- * buffer.
+ * buffer. Every allocation in lib/ is a buffer's, and goes through one
+ * replaceable allocator (malloc and free unless buf_set_allocator says
+ * otherwise), so that a fuzzer can make allocation N fail.
  */
 #ifndef SHOUT_BUF_H
 #define SHOUT_BUF_H
@@ -24,6 +26,19 @@ struct buf {
     size_t alloc; /* bytes allocated */
     size_t limit; /* most bytes the buffer may ever hold */
 };
+
+/* How buffers get and give back storage: malloc's and free's contracts. */
+typedef void *buf_alloc_fn(size_t size);
+typedef void buf_release_fn(void *bytes);
+
+/*
+ * Replace the allocator of every buffer in the process; NULL for either
+ * restores malloc and free. For fault injection (fuzz/fuzz_conn.c), not for
+ * production: it is a process-wide setting, so change it only while no other
+ * thread uses a buffer, and only to a release that can free what the
+ * allocator it replaces returned (a wrapper around malloc and free).
+ */
+void buf_set_allocator(buf_alloc_fn *alloc, buf_release_fn *release);
 
 void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b);

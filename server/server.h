@@ -1,9 +1,12 @@
 /*
  * server: the state shoutd's parts share, owned by main for the whole run:
  * the loop, the listening sockets (the main port, the sockperf port, the
- * stats port), the limits every connection gets, the counters, and one read
- * buffer that every connection reads into in turn (the engine keeps what it
- * cannot answer yet, so nothing is lost when the buffer is reused).
+ * stats port), the limits every connection gets, the counters, the kernel
+ * calls connections go through (sockio.h: the real syscalls in shoutd), and
+ * one read buffer that every connection reads into in turn (the engine keeps
+ * what it cannot answer yet, so nothing is lost when the buffer is reused).
+ * The functions below start, run and stop it: options in, sockets up, the
+ * loop until SIGINT or SIGTERM, everything closed.
  *
  * The counters cover both serving ports: tcp and udp by transport, the
  * engine's counters (struct conn_counters) by protocol. The stats port's own
@@ -21,6 +24,7 @@
 #include "listen.h"
 #include "loop.h"
 #include "options.h"
+#include "sockio.h"
 
 struct server_stats {
     uint64_t accepted;
@@ -52,11 +56,35 @@ struct server {
     struct timespec started; /* CLOCK_MONOTONIC at start, for the uptime */
     int spare_fd;            /* held back so that EMFILE can still turn a connection away */
     struct conn_limits limits;
+    const struct sockio *io; /* how connections talk to the kernel */
     struct conn_counters counters;
     struct server_stats stats;
     struct list_node streams;   /* every open connection, for shutdown */
     struct list_node lingering; /* closing connections, soonest deadline first */
     uint8_t read_buf[CONN_FEED_MAX];
 };
+
+/* What follows from the options: the limits every connection gets; and the real syscalls. */
+void server_init(struct server *server);
+
+/*
+ * Pin the whole process to one CPU before anything is served, so that every
+ * message is handled there. 0, or a one-line usage message and -EINVAL when
+ * the CPU is not one this process may run on.
+ */
+int server_pin_cpu(int cpu);
+
+/*
+ * Set up the loop, the signals and every socket, then print the ports on
+ * standard output (the port alone on line 1). 0, or a negative errno with a
+ * message on stderr.
+ */
+int server_start(struct server *server);
+
+/* Serve until SIGINT or SIGTERM: 0, or a negative errno if the loop failed. */
+int server_run(struct server *server);
+
+/* Close every connection and socket. */
+void server_stop(struct server *server);
 
 #endif

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "pump.h"
+
 /* Connections accepted per wakeup, so that a flood cannot starve the others. */
 #define STREAM_ACCEPT_BATCH 64
 
@@ -26,15 +28,13 @@ struct stream {
     struct list_node deadline; /* in server->lingering while lingering */
 };
 
-static void stream_on_ready(struct loop_source *source, uint32_t events);
-
 static void stream_close(struct stream *s)
 {
     struct server *server = s->server;
     list_remove(&s->deadline);
     list_remove(&s->all);
     loop_del(&server->loop, &s->source);
-    close(s->source.fd);
+    server->io->close(s->source.fd);
     conn_free(&s->engine);
     server->stats.closed++;
     free(s);
@@ -48,18 +48,13 @@ static void stream_reset(struct stream *s)
 }
 
 /*
- * close() with unread input makes the kernel send RST, and an RST destroys
- * replies the peer has not read yet, the error frame among them. Shutting
- * down the write side first delivers everything queued plus a FIN; reading
- * until the peer's EOF (or a deadline) then lets the close be clean.
+ * The pump has shut down the write side: everything queued and a FIN are on
+ * their way. Reading until the peer's EOF (or a deadline) then lets the
+ * close be clean instead of an RST that would destroy the error frame.
  */
 static void stream_start_linger(struct stream *s)
 {
     struct server *server = s->server;
-    if (shutdown(s->source.fd, SHUT_WR) != 0) {
-        stream_reset(s);
-        return;
-    }
     s->phase = STREAM_LINGERING;
     s->deadline_ms = loop_now_ms() + STREAM_LINGER_MS;
     list_append(&server->lingering, &s->deadline);
@@ -67,69 +62,10 @@ static void stream_start_linger(struct stream *s)
         stream_reset(s);
 }
 
-static void stream_discard_input(struct stream *s)
+/* Ask epoll for what the engine needs next. */
+static void stream_wait(struct stream *s, const struct pump_outcome *outcome)
 {
-    ssize_t n = recv(s->source.fd, s->server->read_buf, sizeof s->server->read_buf, 0);
-    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
-        return;
-    stream_close(s);
-}
-
-/* Read once, if the engine wants input; returns -1 if the stream was closed. */
-static int stream_read(struct stream *s)
-{
-    if (!conn_wants_input(&s->engine))
-        return 0;
-    struct server *server = s->server;
-    ssize_t n = recv(s->source.fd, server->read_buf, sizeof server->read_buf, 0);
-    if (n > 0) {
-        conn_feed(&s->engine, server->read_buf, (size_t)n);
-        return 0;
-    }
-    if (n == 0) {
-        conn_peer_closed(&s->engine);
-        return 0;
-    }
-    if (errno == EAGAIN || errno == EINTR)
-        return 0;
-    stream_reset(s);
-    return -1;
-}
-
-/* Send queued replies until the socket is full or nothing is left; -1 if closed. */
-static int stream_write(struct stream *s)
-{
-    for (;;) {
-        size_t len;
-        const uint8_t *out = conn_output(&s->engine, &len);
-        if (len == 0)
-            return 0;
-        ssize_t n = send(s->source.fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return 0;
-            stream_reset(s);
-            return -1;
-        }
-        /* Sending may let the engine answer input it was holding back. */
-        conn_output_sent(&s->engine, (size_t)n);
-    }
-}
-
-/* After a read or a write: close, linger, or ask epoll for what the engine needs next. */
-static void stream_settle(struct stream *s)
-{
-    struct conn *engine = &s->engine;
-    if (conn_finished(engine)) {
-        if (engine->state == CONN_FAILED)
-            stream_start_linger(s);
-        else
-            stream_close(s);
-        return;
-    }
-    size_t pending;
-    conn_output(engine, &pending);
-    uint32_t events = (conn_wants_input(engine) ? EPOLLIN : 0) | (pending ? EPOLLOUT : 0);
+    uint32_t events = (outcome->want_read ? EPOLLIN : 0) | (outcome->want_write ? EPOLLOUT : 0);
     if (loop_set_events(&s->server->loop, &s->source, events) != 0)
         stream_reset(s);
 }
@@ -137,23 +73,42 @@ static void stream_settle(struct stream *s)
 static void stream_on_ready(struct loop_source *source, uint32_t events)
 {
     struct stream *s = LIST_ENTRY(source, struct stream, source);
+    struct server *server = s->server;
+    struct pump pump = {
+        .engine = &s->engine,
+        .fd = source->fd,
+        .io = server->io,
+        .scratch = server->read_buf,
+        .scratch_len = sizeof server->read_buf,
+    };
     if (s->phase == STREAM_LINGERING) {
-        stream_discard_input(s);
+        if (pump_discard(&pump) == PUMP_CLOSE)
+            stream_close(s);
         return;
     }
     /* EPOLLERR and EPOLLHUP surface as errors or EOF from recv and send themselves. */
-    if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && stream_read(s) != 0)
+    struct pump_outcome outcome = pump_serve(&pump, events & (EPOLLIN | EPOLLERR | EPOLLHUP));
+    switch (outcome.next) {
+    case PUMP_WAIT:
+        stream_wait(s, &outcome);
         return;
-    if (stream_write(s) != 0)
+    case PUMP_LINGER:
+        stream_start_linger(s);
         return;
-    stream_settle(s);
+    case PUMP_CLOSE:
+        stream_close(s);
+        return;
+    case PUMP_RESET:
+        stream_reset(s);
+        return;
+    }
 }
 
 static void stream_open(struct server *server, int fd, enum conn_mode mode)
 {
     struct stream *s = calloc(1, sizeof *s);
     if (!s) {
-        close(fd);
+        server->io->close(fd);
         return;
     }
     int one = 1;
@@ -179,9 +134,9 @@ void stream_refuse_no_fds(struct server *server, int listener_fd)
 {
     if (server->spare_fd >= 0)
         close(server->spare_fd);
-    int fd = accept4(listener_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = server->io->accept4(listener_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd >= 0) {
-        close(fd);
+        server->io->close(fd);
         server->stats.refused_no_fds++;
     }
     server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -190,7 +145,7 @@ void stream_refuse_no_fds(struct server *server, int listener_fd)
 static void stream_accept(struct server *server, int listener_fd, enum conn_mode mode)
 {
     for (int i = 0; i < STREAM_ACCEPT_BATCH; i++) {
-        int fd = accept4(listener_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = server->io->accept4(listener_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             stream_open(server, fd, mode);
             continue;

@@ -1,10 +1,13 @@
 /*
- * stream: shoutd's TCP side. Accepts connections, moves bytes between each
- * socket and its connection engine (lib/conn.h), and closes connections the
- * way that keeps replies: after an error frame, a lingering close (shut down
- * the write side, discard input until EOF or a deadline) so the peer reads
- * the error instead of a reset. Streams are allocated here and freed when
- * they close; stream_close_all frees what is left at exit.
+ * stream: shoutd's TCP side. Accepts connections, has the pump (pump.h) move
+ * bytes between each socket and its connection engine (lib/conn.h) when
+ * epoll says the socket is ready, and turns the pump's outcome into epoll
+ * interest, a close, or a lingering close that keeps replies: after an error
+ * frame the write side is shut down and input discarded until EOF or a
+ * deadline, so the peer reads the error instead of a reset. Every kernel
+ * call on a connection goes through the server's sockio table. Streams are
+ * allocated here and freed when they close; stream_close_all frees what is
+ * left at exit.
  */
 #ifndef SHOUTD_STREAM_H
 #define SHOUTD_STREAM_H

@@ -1,0 +1,196 @@
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dgram.h"
+#include "stats.h"
+#include "stream.h"
+
+void server_init(struct server *server)
+{
+    server->limits = (struct conn_limits){
+        .max_payload = server->opts.max_frame,
+        /* Room for at least one whole reply, and never less than 1 MiB. */
+        .max_output = server->opts.max_frame + WIRE_HEADER_LEN > 1024 * 1024
+                          ? server->opts.max_frame + WIRE_HEADER_LEN
+                          : 1024 * 1024,
+    };
+    server->io = &sockio_system;
+}
+
+static void server_on_signal(struct loop_source *source, uint32_t events)
+{
+    (void)events;
+    struct server *server = source->owner;
+    struct signalfd_siginfo info;
+    while (read(source->fd, &info, sizeof info) == (ssize_t)sizeof info) {
+        fprintf(stderr, "shoutd: caught SIG%s, exiting\n", sigabbrev_np((int)info.ssi_signo));
+        server->loop.stop = true;
+    }
+}
+
+/*
+ * SIGINT and SIGTERM arrive as events on a signalfd, so they are handled in
+ * the loop like any other input, never in the middle of a send. SIGPIPE is
+ * ignored: a peer that went away is an error return, not a death.
+ */
+static int server_watch_signals(struct server *server)
+{
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &stop_signals, NULL) != 0)
+        return -errno;
+    int fd = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    server->signal_source =
+        (struct loop_source){.fd = fd, .on_ready = server_on_signal, .owner = server};
+    return loop_add(&server->loop, &server->signal_source, EPOLLIN);
+}
+
+int server_pin_cpu(int cpu)
+{
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || !CPU_ISSET(cpu, &allowed)) {
+        fprintf(stderr, "shoutd: --cpu %d: not a CPU this process may run on (%d allowed)\n", cpu,
+                CPU_COUNT(&allowed));
+        return -EINVAL;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0) {
+        fprintf(stderr, "shoutd: --cpu %d: %s\n", cpu, strerror(errno));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Register one set of listeners: TCP with on_tcp, UDP (when open) with on_udp. */
+static int server_watch_set(struct server *server, const struct listeners *ls,
+                            const struct listen_addr *addrs, struct loop_source *tcp_sources,
+                            struct loop_source *udp_sources, loop_callback *on_tcp,
+                            loop_callback *on_udp, const char *what)
+{
+    for (size_t i = 0; i < ls->count; i++) {
+        tcp_sources[i] =
+            (struct loop_source){.fd = ls->tcp_fds[i], .on_ready = on_tcp, .owner = server};
+        int err = loop_add(&server->loop, &tcp_sources[i], EPOLLIN);
+        if (err == 0 && ls->udp_fds[i] >= 0) {
+            udp_sources[i] =
+                (struct loop_source){.fd = ls->udp_fds[i], .on_ready = on_udp, .owner = server};
+            err = loop_add(&server->loop, &udp_sources[i], EPOLLIN);
+        }
+        if (err != 0)
+            return err;
+        bool v6 = strchr(addrs[i].text, ':') != NULL;
+        fprintf(stderr, "shoutd: %s on %s%s%s port %u (%s)\n", what, v6 ? "[" : "", addrs[i].text,
+                v6 ? "]" : "", ls->port, ls->udp_fds[i] >= 0 ? "tcp, udp" : "tcp");
+    }
+    return 0;
+}
+
+/* Open and register every socket: 0, or a negative errno with a message on stderr. */
+static int server_listen(struct server *server)
+{
+    struct options *opts = &server->opts;
+    int err =
+        listeners_open(&server->listeners, opts->listen, opts->listen_count, opts->port, true);
+    if (err != 0)
+        return err;
+    err = server_watch_set(server, &server->listeners, opts->listen, server->tcp_sources,
+                           server->udp_sources, stream_on_listener_ready, dgram_on_ready,
+                           "listening");
+    if (err == 0 && opts->sockperf_enabled) {
+        err = listeners_open(&server->sockperf_listeners, opts->listen, opts->listen_count,
+                             opts->sockperf_port, true);
+        if (err != 0)
+            return err;
+        err = server_watch_set(server, &server->sockperf_listeners, opts->listen,
+                               server->sockperf_tcp_sources, server->sockperf_udp_sources,
+                               stream_on_sockperf_listener_ready, dgram_on_sockperf_ready,
+                               "sockperf format");
+    }
+    if (err == 0 && opts->stats_enabled) {
+        err = listeners_open(&server->stats_listener, &opts->stats_listen, 1, opts->stats_port,
+                             false);
+        if (err != 0)
+            return err;
+        err = server_watch_set(server, &server->stats_listener, &opts->stats_listen,
+                               &server->stats_source, NULL, stats_on_listener_ready, NULL, "stats");
+    }
+    if (err != 0)
+        fprintf(stderr, "shoutd: cannot watch the sockets: %s\n", strerror(-err));
+    return err;
+}
+
+/* Line 1 is the port alone (scripts read just that); the others say what they are. */
+static void server_print_ports(const struct server *server)
+{
+    printf("%u\n", server->listeners.port);
+    if (server->opts.stats_enabled)
+        printf("stats %u\n", server->stats_listener.port);
+    if (server->opts.sockperf_enabled)
+        printf("sockperf %u\n", server->sockperf_listeners.port);
+    fflush(stdout);
+}
+
+int server_run(struct server *server)
+{
+    while (!server->loop.stop) {
+        int timeout_ms = stream_expire(server, loop_now_ms());
+        int err = loop_run_once(&server->loop, timeout_ms);
+        if (err != 0) {
+            fprintf(stderr, "shoutd: epoll_wait: %s\n", strerror(-err));
+            return err;
+        }
+    }
+    return 0;
+}
+
+int server_start(struct server *server)
+{
+    clock_gettime(CLOCK_MONOTONIC, &server->started);
+    list_init(&server->streams);
+    list_init(&server->lingering);
+    server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    fprintf(stderr, "shoutd %s starting (max frame %u bytes)\n", SHOUT_VERSION,
+            server->opts.max_frame);
+
+    int err = loop_init(&server->loop);
+    if (err == 0)
+        err = server_watch_signals(server);
+    if (err != 0) {
+        fprintf(stderr, "shoutd: cannot set up the event loop: %s\n", strerror(-err));
+        return err;
+    }
+    err = server_listen(server);
+    if (err != 0)
+        return err;
+    server_print_ports(server);
+    return 0;
+}
+
+void server_stop(struct server *server)
+{
+    stream_close_all(server);
+    listeners_close(&server->listeners);
+    listeners_close(&server->sockperf_listeners);
+    listeners_close(&server->stats_listener);
+    close(server->signal_source.fd);
+    if (server->spare_fd >= 0)
+        close(server->spare_fd);
+    loop_free(&server->loop);
+}
