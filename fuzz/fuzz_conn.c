@@ -1,0 +1,538 @@
+/*
+ * fuzz_conn: shoutd's TCP connection path under a misbehaving kernel. It
+ * drives the code shoutd runs for every connection, the connection engine
+ * (lib/conn.c) and the pump that moves its bytes (server/pump.c), through a
+ * fake kernel (a struct sockio, server/sockio.h) and a fake allocator
+ * (buf_set_allocator, lib/buf.h), both of which fail when the input says
+ * so. A small epoll stand-in calls the pump the way stream.c does.
+ *
+ * Input: [peer stream][script][K]. The last byte K is the script's length
+ * (capped at what there is); the bytes before the script are what the peer
+ * sends, followed by its EOF. The script is read forward, one byte per
+ * decision; when it runs out the fake kernel stops failing and makes
+ * progress, so no input can spin the loop.
+ *   script[0]  max_payload, FUZZ_PAYLOAD_LIMITS[b & 15]
+ *   script[1]  max_output, FUZZ_OUTPUT_LIMITS[b & 15]
+ *   script[2]  (b & 3) == 3: the sockperf port's engine (conn_init_mode)
+ *   script[3]  allocation N = b & 0x7f fails (0: none); with 0x80, every one from N on
+ *   then, per recv:     b & 15: 0 EAGAIN, 1 EINTR, 2 ECONNRESET, 3 EOF now (the rest
+ *                       of the stream is never sent), else read FUZZ_READ_LENS[b >> 4]
+ *        per send:      b & 15: 0 EAGAIN, 1 EINTR, 2 ECONNRESET, 3..6 a short write
+ *                       of 1 + (b >> 4) % (len - 1) bytes, else all
+ *        per shutdown:  b & 15 == 2: ENOTCONN
+ * FUZZ_CONN_TRACE=1 in the environment prints every decision.
+ *
+ * Oracles (FUZZ_CHECK aborts with the reason):
+ * - what the server sent equals what the reference model (conn_model.h)
+ *   says for the bytes it read; a strict prefix of it only when a fault
+ *   closed the connection (a reset, or memory that ran out); after a failed
+ *   allocation the decoder may also answer the frame it was storing with
+ *   error 8 (no memory) and nothing after it;
+ * - an error frame (or a lost sockperf framing) is followed by a lingering
+ *   close: everything flushed, shutdown(SHUT_WR), input discarded to EOF;
+ *   without one, the connection closes only after the peer's EOF;
+ * - the engine's buffers stay within their documented limits, and no
+ *   allocation is larger than the bytes actually received could need;
+ * - the pump never waits for nothing, never sends after shutdown, never
+ *   closes or accepts on its own, and reaches a close within a step bound;
+ * - conn_feed refuses input the engine did not ask for and takes an empty
+ *   feed, changing nothing; every byte the engine allocated is released by
+ *   conn_free.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "conn_model.h"
+#include "fuzz_check.h"
+#include "pump.h"
+
+/* Small limits first, so that a short input hits them; the defaults (script byte 0) are mid. */
+static const uint32_t FUZZ_PAYLOAD_LIMITS[16] = {
+    64, 0, 1, 2, 15, 16, 17, 31, 32, 100, 255, 256, 1000, 4096, 65536, 1048576,
+};
+static const size_t FUZZ_OUTPUT_LIMITS[16] = {
+    256, 1, 2, 15, 16, 17, 31, 32, 33, 64, 100, 1000, 4096, 65536, 1048576, 3,
+};
+static const size_t FUZZ_READ_LENS[16] = {
+    1, 2, 3, 5, 8, 15, 16, 17, 31, 32, 64, 100, 256, 1000, 4096, CONN_FEED_MAX,
+};
+
+/* Any descriptor number will do: the fake kernel checks that it is the one it gave out. */
+#define FUZZ_FD 7
+
+struct fuzz_script {
+    const uint8_t *bytes;
+    size_t len;
+    size_t at;
+};
+
+/* The fake kernel's view of the connection: the peer's stream and what came back. */
+struct fuzz_kernel {
+    struct fuzz_script script;
+    const uint8_t *stream;
+    size_t stream_len;
+    size_t delivered; /* stream bytes recv has handed out */
+    size_t fed;       /* of those, the ones read while serving (what the model gets) */
+    bool serving;     /* not yet lingering */
+    bool peer_eof;    /* recv said EOF */
+    bool reset;       /* a call failed with ECONNRESET or ENOTCONN */
+    bool shut_wr;
+    uint8_t *sent; /* what the peer received */
+    size_t sent_len;
+    size_t sent_cap;
+    const struct conn *engine; /* to check its state at shutdown */
+};
+
+/* The fake allocator behind lib/'s buffers. */
+struct fuzz_heap {
+    unsigned calls;
+    unsigned fail_at; /* 0: never */
+    bool fail_after;  /* every call from fail_at on fails, not only that one */
+    bool failed;      /* an allocation was refused */
+    size_t live;      /* allocations not yet released */
+};
+
+static struct fuzz_kernel kernel;
+static struct fuzz_heap heap;
+static bool trace;
+
+#define FUZZ_TRACE(...)                                                                            \
+    do {                                                                                           \
+        if (trace)                                                                                 \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+    } while (0)
+
+/* The next script byte, or false when the script is spent (no more faults). */
+static bool fuzz_next(struct fuzz_script *s, uint8_t *byte)
+{
+    if (s->at >= s->len)
+        return false;
+    *byte = s->bytes[s->at++];
+    return true;
+}
+
+static uint8_t fuzz_next_or_zero(struct fuzz_script *s)
+{
+    uint8_t byte = 0;
+    fuzz_next(s, &byte);
+    return byte;
+}
+
+static ssize_t fuzz_fail(int code, const char *what)
+{
+    FUZZ_TRACE("  %s\n", what);
+    if (code == ECONNRESET || code == ENOTCONN)
+        kernel.reset = true;
+    errno = code;
+    return -1;
+}
+
+static ssize_t fuzz_recv(int fd, void *buf, size_t len, int flags)
+{
+    (void)flags;
+    FUZZ_CHECK(fd == FUZZ_FD, "recv on descriptor %d", fd);
+    FUZZ_CHECK(!kernel.reset, "recv after the connection was reset");
+    FUZZ_CHECK(len > 0 && len <= CONN_FEED_MAX, "recv of %zu bytes", len);
+    if (kernel.peer_eof)
+        return 0;
+    size_t want = len;
+    uint8_t b;
+    if (fuzz_next(&kernel.script, &b)) {
+        switch (b & 15) {
+        case 0:
+            return fuzz_fail(EAGAIN, "recv: EAGAIN");
+        case 1:
+            return fuzz_fail(EINTR, "recv: EINTR");
+        case 2:
+            return fuzz_fail(ECONNRESET, "recv: ECONNRESET");
+        case 3:
+            kernel.delivered = kernel.stream_len;
+            break;
+        default:
+            want = FUZZ_READ_LENS[b >> 4];
+        }
+    }
+    size_t left = kernel.stream_len - kernel.delivered;
+    size_t n = want < len ? want : len;
+    n = n < left ? n : left;
+    if (n == 0) {
+        FUZZ_TRACE("  recv: EOF\n");
+        kernel.peer_eof = true;
+        return 0;
+    }
+    memcpy(buf, kernel.stream + kernel.delivered, n);
+    kernel.delivered += n;
+    if (kernel.serving)
+        kernel.fed = kernel.delivered;
+    FUZZ_TRACE("  recv: %zu bytes\n", n);
+    return (ssize_t)n;
+}
+
+static ssize_t fuzz_send(int fd, const void *buf, size_t len, int flags)
+{
+    FUZZ_CHECK(fd == FUZZ_FD, "send on descriptor %d", fd);
+    FUZZ_CHECK(!kernel.reset, "send after the connection was reset");
+    FUZZ_CHECK(!kernel.shut_wr, "send after shutdown(SHUT_WR)");
+    FUZZ_CHECK(flags & MSG_NOSIGNAL, "send without MSG_NOSIGNAL: a gone peer would kill shoutd");
+    FUZZ_CHECK(len > 0, "send of nothing");
+    size_t n = len;
+    uint8_t b;
+    if (fuzz_next(&kernel.script, &b)) {
+        switch (b & 15) {
+        case 0:
+            return fuzz_fail(EAGAIN, "send: EAGAIN");
+        case 1:
+            return fuzz_fail(EINTR, "send: EINTR");
+        case 2:
+            return fuzz_fail(ECONNRESET, "send: ECONNRESET");
+        case 3:
+        case 4:
+        case 5:
+        case 6:
+            if (len > 1)
+                n = 1 + (size_t)(b >> 4) % (len - 1);
+            break;
+        default:
+            break;
+        }
+    }
+    FUZZ_CHECK(kernel.sent_len + n <= kernel.sent_cap,
+               "sent %zu bytes, more than any right answer to %zu bytes", kernel.sent_len + n,
+               kernel.stream_len);
+    memcpy(kernel.sent + kernel.sent_len, buf, n);
+    kernel.sent_len += n;
+    FUZZ_TRACE("  send: %zu of %zu bytes\n", n, len);
+    return (ssize_t)n;
+}
+
+static int fuzz_shutdown(int fd, int how)
+{
+    FUZZ_CHECK(fd == FUZZ_FD, "shutdown on descriptor %d", fd);
+    FUZZ_CHECK(how == SHUT_WR, "shutdown(%d), not SHUT_WR: the peer could not read the error", how);
+    FUZZ_CHECK(!kernel.shut_wr, "shutdown twice");
+    size_t queued;
+    conn_output(kernel.engine, &queued);
+    FUZZ_CHECK(queued == 0, "shutdown with %zu bytes still queued: they would be lost", queued);
+    uint8_t b;
+    if (fuzz_next(&kernel.script, &b) && (b & 15) == 2)
+        return (int)fuzz_fail(ENOTCONN, "shutdown: ENOTCONN");
+    FUZZ_TRACE("  shutdown\n");
+    kernel.shut_wr = true;
+    return 0;
+}
+
+static int fuzz_close(int fd)
+{
+    FUZZ_CHECK(false, "the pump closed descriptor %d itself: closing is its caller's", fd);
+    return -1;
+}
+
+static int fuzz_accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags)
+{
+    (void)addr;
+    (void)addr_len;
+    (void)flags;
+    FUZZ_CHECK(false, "the pump accepted on descriptor %d", fd);
+    return -1;
+}
+
+static const struct sockio fuzz_io = {
+    .recv = fuzz_recv,
+    .send = fuzz_send,
+    .shutdown = fuzz_shutdown,
+    .close = fuzz_close,
+    .accept4 = fuzz_accept4,
+};
+
+static void *fuzz_alloc(size_t size)
+{
+    heap.calls++;
+    /*
+     * Storage grows with the bytes that arrived, never with a length field:
+     * at most twice what was received plus an error frame, or buf's
+     * smallest allocation (256 bytes; 1024 leaves it room to change).
+     */
+    size_t bound = 2 * (kernel.delivered + WIRE_ERROR_MAX_LEN) + 1024;
+    FUZZ_CHECK(size > 0 && size <= bound, "allocation of %zu bytes after %zu received", size,
+               kernel.delivered);
+    if (heap.fail_at != 0 &&
+        (heap.calls == heap.fail_at || (heap.fail_after && heap.calls > heap.fail_at))) {
+        FUZZ_TRACE("  alloc %u: fails\n", heap.calls);
+        heap.failed = true;
+        return NULL;
+    }
+    void *bytes = malloc(size);
+    if (bytes)
+        heap.live++;
+    return bytes;
+}
+
+static void fuzz_release(void *bytes)
+{
+    FUZZ_CHECK(heap.live > 0, "a buffer released memory it never got");
+    heap.live--;
+    free(bytes);
+}
+
+/* The engine's buffers against the limits conn.h promises. */
+static void fuzz_check_limits(const struct conn *engine)
+{
+    const struct conn_limits *lim = &engine->limits;
+    size_t out = buf_len(&engine->output);
+    size_t out_max = lim->max_output + WIRE_HEADER_LEN + lim->max_payload + WIRE_ERROR_MAX_LEN;
+    FUZZ_CHECK(out <= out_max, "%zu bytes queued, over max_output %zu + a reply + an error", out,
+               lim->max_output);
+    FUZZ_CHECK(engine->mode != CONN_MODE_TEXT || out <= lim->max_output,
+               "text: %zu bytes queued, over max_output %zu", out, lim->max_output);
+    FUZZ_CHECK(buf_len(&engine->pending) <= CONN_FEED_MAX, "%zu bytes held back",
+               buf_len(&engine->pending));
+    FUZZ_CHECK(buf_len(&engine->decoder.payload) <= lim->max_payload,
+               "the decoder stores %zu payload bytes, over %u", buf_len(&engine->decoder.payload),
+               lim->max_payload);
+    FUZZ_CHECK(buf_len(&engine->sockperf.payload) <= lim->max_payload,
+               "the sockperf decoder stores %zu payload bytes, over %u",
+               buf_len(&engine->sockperf.payload), lim->max_payload);
+    FUZZ_CHECK(engine->state != CONN_BROKEN || (out == 0 && buf_len(&engine->pending) == 0),
+               "a broken engine still holds bytes");
+}
+
+/*
+ * conn_feed's contract at the edges: input the engine did not ask for is
+ * refused, an empty feed is taken, and neither changes anything.
+ */
+static void fuzz_check_feed_edges(struct conn *engine)
+{
+    static const uint8_t probe[1] = {'x'};
+    size_t queued = buf_len(&engine->output), held = buf_len(&engine->pending);
+    enum conn_state state = engine->state;
+    enum conn_mode mode = engine->mode;
+    if (conn_wants_input(engine))
+        FUZZ_CHECK(conn_feed(engine, probe, 0) == 0, "conn_feed refused an empty feed");
+    else
+        FUZZ_CHECK(conn_feed(engine, probe, sizeof probe) == -EINVAL,
+                   "conn_feed took input the engine did not want");
+    FUZZ_CHECK(buf_len(&engine->output) == queued && buf_len(&engine->pending) == held &&
+                   engine->state == state && engine->mode == mode,
+               "an empty or refused conn_feed changed the engine");
+}
+
+enum fuzz_end {
+    FUZZ_RUNNING,
+    FUZZ_CLOSED,   /* PUMP_CLOSE while serving */
+    FUZZ_LINGERED, /* PUMP_LINGER, then pump_discard's PUMP_CLOSE */
+    FUZZ_RESET,    /* PUMP_RESET */
+};
+
+/* Call the pump the way stream.c's epoll callback does, until the connection closes. */
+static enum fuzz_end fuzz_drive(struct conn *engine, size_t step_cap)
+{
+    static uint8_t scratch[CONN_FEED_MAX];
+    struct pump pump = {.engine = engine,
+                        .fd = FUZZ_FD,
+                        .io = &fuzz_io,
+                        .scratch = scratch,
+                        .scratch_len = sizeof scratch};
+    /* stream.c registers a new connection for EPOLLIN. */
+    struct pump_outcome outcome = {.next = PUMP_WAIT, .want_read = true};
+    for (size_t step = 0; step < step_cap; step++) {
+        if (!kernel.serving) {
+            FUZZ_TRACE("step %zu: discard\n", step);
+            if (pump_discard(&pump) == PUMP_CLOSE)
+                return FUZZ_LINGERED;
+            continue;
+        }
+        FUZZ_CHECK(outcome.want_read || outcome.want_write,
+                   "stuck: the pump waits for nothing (state %d, %zu queued, %zu held)",
+                   (int)engine->state, buf_len(&engine->output), buf_len(&engine->pending));
+        /* A peer's EOF is reported (EPOLLHUP-like) whatever the interest. */
+        bool readable = outcome.want_read || kernel.peer_eof;
+        FUZZ_TRACE("step %zu: serve (read %d, write %d)\n", step, readable, outcome.want_write);
+        outcome = pump_serve(&pump, readable);
+        fuzz_check_limits(engine);
+        switch (outcome.next) {
+        case PUMP_WAIT:
+            fuzz_check_feed_edges(engine);
+            break;
+        case PUMP_LINGER:
+            FUZZ_CHECK(kernel.shut_wr, "lingering without shutdown(SHUT_WR)");
+            kernel.serving = false;
+            break;
+        case PUMP_CLOSE:
+            return FUZZ_CLOSED;
+        case PUMP_RESET:
+            return FUZZ_RESET;
+        }
+    }
+    FUZZ_CHECK(false, "not closed after %zu steps: the connection is stuck", step_cap);
+    return FUZZ_RUNNING;
+}
+
+static bool fuzz_starts_with(const uint8_t *got, size_t got_len, const uint8_t *want,
+                             size_t want_len)
+{
+    return got_len <= want_len && memcmp(got, want, got_len) == 0;
+}
+
+static size_t fuzz_first_difference(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+    size_t i = 0;
+    while (i < a_len && i < b_len && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/*
+ * A failed allocation while the decoder stored frame k's payload is answered
+ * with error 8 for frame k after the replies before it. Whether what was
+ * sent is that answer (or, when a fault closed the connection, a prefix).
+ */
+static bool fuzz_is_no_memory_answer(const struct conn_model *m, bool prefix_only)
+{
+    if (m->mode != CONN_MODE_FRAMED)
+        return false;
+    size_t same = fuzz_first_difference(kernel.sent, kernel.sent_len, m->expected, m->expected_len);
+    for (size_t k = 0; k < m->message_count; k++) {
+        const struct conn_model_message *msg = &m->messages[k];
+        if (msg->answer_at > same || !msg->header_valid || msg->payload_len == 0)
+            continue;
+        uint8_t frame[WIRE_ERROR_MAX_LEN];
+        size_t frame_len = conn_model_error_frame(frame, msg->id, WIRE_ERR_NO_MEMORY);
+        const uint8_t *rest = kernel.sent + msg->answer_at;
+        size_t rest_len = kernel.sent_len - msg->answer_at;
+        if (prefix_only ? fuzz_starts_with(rest, rest_len, frame, frame_len)
+                        : rest_len == frame_len && memcmp(rest, frame, frame_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Without faults the counters must agree with the model too. */
+static void fuzz_check_counters(const struct conn_counters *cnt, const struct conn_model *m)
+{
+    FUZZ_CHECK(cnt->bytes_out == m->expected_len, "bytes_out %llu, the model sent %zu",
+               (unsigned long long)cnt->bytes_out, m->expected_len);
+    uint64_t answers = m->mode == CONN_MODE_SOCKPERF ? cnt->sockperf_replies : cnt->requests;
+    FUZZ_CHECK(answers == m->answers, "%llu answers counted, the model gave %llu",
+               (unsigned long long)answers, (unsigned long long)m->answers);
+    uint64_t text = m->mode == CONN_MODE_TEXT ? m->expected_len : 0;
+    FUZZ_CHECK(cnt->text_bytes == text, "text_bytes %llu, want %llu",
+               (unsigned long long)cnt->text_bytes, (unsigned long long)text);
+    if (m->fails && m->mode == CONN_MODE_FRAMED)
+        FUZZ_CHECK(cnt->errors[m->error] == 1, "error %d counted %llu times", (int)m->error,
+                   (unsigned long long)cnt->errors[m->error]);
+    if (m->fails && m->mode == CONN_MODE_SOCKPERF)
+        FUZZ_CHECK(cnt->sockperf_bad_length == 1, "sockperf_bad_length %llu",
+                   (unsigned long long)cnt->sockperf_bad_length);
+}
+
+/* What the peer received against the model of what it must receive. */
+static void fuzz_check_answer(enum fuzz_end end, enum conn_state final_state,
+                              enum conn_mode init_mode, const struct conn_limits *limits,
+                              const struct conn_counters *counters)
+{
+    struct conn_model m;
+    FUZZ_CHECK(conn_model_run(&m, init_mode, limits->max_payload, kernel.stream, kernel.fed) == 0,
+               "out of memory for the model");
+    bool fault_closed = end == FUZZ_RESET || final_state == CONN_BROKEN;
+    FUZZ_TRACE("end %d, engine state %d, %zu bytes read, %zu sent, the model says %zu%s\n",
+               (int)end, (int)final_state, kernel.fed, kernel.sent_len, m.expected_len,
+               heap.failed ? ", an allocation failed" : "");
+    bool exact =
+        kernel.sent_len == m.expected_len && memcmp(kernel.sent, m.expected, m.expected_len) == 0;
+    bool no_memory = heap.failed && !exact && fuzz_is_no_memory_answer(&m, fault_closed);
+    size_t diff = fuzz_first_difference(kernel.sent, kernel.sent_len, m.expected, m.expected_len);
+    if (fault_closed) {
+        FUZZ_CHECK(no_memory ||
+                       fuzz_starts_with(kernel.sent, kernel.sent_len, m.expected, m.expected_len),
+                   "closed by a fault, the %zu bytes sent are not a prefix of the model's %zu "
+                   "(first difference at byte %zu; mode %d, max_payload %u, max_output %zu)",
+                   kernel.sent_len, m.expected_len, diff, (int)m.mode, limits->max_payload,
+                   limits->max_output);
+    } else {
+        FUZZ_CHECK(exact || no_memory,
+                   "sent %zu bytes, the model says %zu%s (first difference at byte %zu; mode %d, "
+                   "max_payload %u, max_output %zu, %zu bytes read)",
+                   kernel.sent_len, m.expected_len,
+                   heap.failed ? " or its replies up to a stored frame then error 8" : "", diff,
+                   (int)m.mode, limits->max_payload, limits->max_output, kernel.fed);
+        bool must_linger = no_memory || m.fails;
+        FUZZ_CHECK(must_linger == (end == FUZZ_LINGERED),
+                   must_linger ? "the framing was lost but the close did not linger"
+                               : "a lingering close without a framing error (end %d)",
+                   (int)end);
+        FUZZ_CHECK(end == FUZZ_LINGERED || kernel.peer_eof,
+                   "a healthy connection closed before the peer's EOF");
+        if (!heap.failed)
+            fuzz_check_counters(counters, &m);
+    }
+    conn_model_free(&m);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    trace = getenv("FUZZ_CONN_TRACE") != NULL;
+    size_t script_len = data[size - 1] < size - 1 ? data[size - 1] : size - 1;
+    size_t stream_len = size - 1 - script_len;
+    kernel = (struct fuzz_kernel){
+        .script = {.bytes = data + stream_len, .len = script_len},
+        .stream = data,
+        .stream_len = stream_len,
+        .serving = true,
+        /* The longest right answer: every byte echoed, plus one error frame. */
+        .sent_cap = stream_len + WIRE_ERROR_MAX_LEN,
+    };
+    kernel.sent = malloc(kernel.sent_cap);
+    FUZZ_CHECK(kernel.sent != NULL, "out of memory for the harness");
+
+    struct conn_limits limits = {
+        .max_payload = FUZZ_PAYLOAD_LIMITS[fuzz_next_or_zero(&kernel.script) & 15],
+        .max_output = FUZZ_OUTPUT_LIMITS[fuzz_next_or_zero(&kernel.script) & 15],
+    };
+    enum conn_mode mode =
+        (fuzz_next_or_zero(&kernel.script) & 3) == 3 ? CONN_MODE_SOCKPERF : CONN_MODE_UNDECIDED;
+    uint8_t alloc_byte = fuzz_next_or_zero(&kernel.script);
+    heap = (struct fuzz_heap){.fail_at = alloc_byte & 0x7f, .fail_after = alloc_byte & 0x80};
+    FUZZ_TRACE("stream %zu bytes, script %zu; max_payload %u, max_output %zu, mode %d, "
+               "allocation %u fails%s\n",
+               stream_len, script_len, limits.max_payload, limits.max_output, (int)mode,
+               heap.fail_at, heap.fail_after ? " and after" : "");
+
+    buf_set_allocator(fuzz_alloc, fuzz_release);
+    struct conn_counters counters = {0};
+    struct conn engine;
+    /* shoutd's main port uses conn_init_mode(UNDECIDED), the same as conn_init. */
+    if (mode == CONN_MODE_UNDECIDED)
+        conn_init(&engine, &limits, &counters);
+    else
+        conn_init_mode(&engine, &limits, &counters, mode);
+    kernel.engine = &engine;
+
+    /*
+     * Every step consumes a script byte, delivers a stream byte or an EOF,
+     * or drains all output (which the next step cannot repeat): twice the
+     * input plus a little is a bound no healthy connection comes near.
+     */
+    enum fuzz_end end = fuzz_drive(&engine, 2 * size + 16);
+    enum conn_state final_state = engine.state;
+    if (kernel.fed > 0 && mode == CONN_MODE_UNDECIDED)
+        FUZZ_CHECK(engine.mode == (data[0] == WIRE_MAGIC_0 ? CONN_MODE_FRAMED : CONN_MODE_TEXT),
+                   "first byte 0x%02x chose mode %d", data[0], (int)engine.mode);
+    conn_free(&engine);
+    FUZZ_CHECK(heap.live == 0, "%zu allocations not released by conn_free", heap.live);
+    buf_set_allocator(NULL, NULL);
+
+    fuzz_check_answer(end, final_state, mode, &limits, &counters);
+    free(kernel.sent);
+    return 0;
+}
