@@ -28,6 +28,14 @@ struct run_cpu report_cpu_now(void);
  */
 int report_fetch_server(const char *host, uint16_t stats_port, struct server_counters *snapshot,
                         int *server_cpu, int *server_pinned);
+/*
+ * What report_fetch_server does with the answer: the stats port's JSON in
+ * text[0..len) into *snapshot, *server_cpu and *server_pinned (either may be
+ * NULL). 0, or -EBADMSG (not a JSON object) or -EPROTO (a member missing or
+ * of the wrong type); on failure nothing is written.
+ */
+int report_parse_stats(const char *text, size_t len, struct server_counters *snapshot,
+                       int *server_cpu, int *server_pinned);
 /* after - before, field by field, into *delta (known only if both are). */
 void report_server_delta(const struct server_counters *before, const struct server_counters *after,
                          struct server_counters *delta);
@@ -41,6 +49,14 @@ void report_progress(FILE *out, double elapsed_s, uint64_t received, const struc
 /* 0, or a negative errno with a message on stderr. */
 int report_write_json(const struct run_result *r, const char *path);
 int report_read_json(const char *path, struct run_result *r);
+/*
+ * What report_read_json does after reading the file: text[0..len) (no NUL
+ * needed) into *r. 0, or -EBADMSG (-EFBIG over 64 MiB) with the reason, one
+ * line, in why. On failure *r holds whatever was read before the problem:
+ * zeros and some fields, never to be used.
+ */
+int report_parse_json(const char *text, size_t len, struct run_result *r, char *why,
+                      size_t why_cap);
 
 /* shout merge A.json B.json ... [--json OUT]: argv[0] is "merge". Returns the exit status. */
 int report_merge_main(int argc, char **argv);

@@ -19,6 +19,8 @@
 
 /* A result file with every bucket filled is under 1 MiB; refuse anything far larger. */
 #define PARSE_MAX_BYTES (64u << 20)
+/* The first problem, with its field's path; the callers add a short prefix. */
+#define PARSE_WHY_MAX 256
 
 /*
  * The reader keeps the first problem and ignores every read after it, so the
@@ -26,7 +28,7 @@
  * caller looks once at the end (like a sticky stream error).
  */
 struct parse {
-    char why[256];
+    char why[PARSE_WHY_MAX];
 };
 
 static bool parse_failed(const struct parse *p)
@@ -71,7 +73,13 @@ static uint64_t parse_uint(struct parse *p, const json_t *obj, const char *where
     if (json_is_integer(value) && json_integer_value(value) >= 0 &&
         (uint64_t)json_integer_value(value) <= max)
         return (uint64_t)json_integer_value(value);
-    /* 2^64 as a double: the first real that does not fit. */
+    /*
+     * The writer puts counts over INT64_MAX as doubles (jansson's integers are
+     * signed), and every count from 2^64 - 1024 up rounds to exactly 2^64:
+     * that one reads back as UINT64_MAX, the count it stood for.
+     */
+    if (json_is_real(value) && json_real_value(value) == 0x1p64 && max == UINT64_MAX)
+        return UINT64_MAX;
     if (json_is_real(value) && json_real_value(value) >= 0x1p63 &&
         json_real_value(value) < 0x1p64 && (uint64_t)json_real_value(value) <= max)
         return (uint64_t)json_real_value(value);
@@ -326,6 +334,35 @@ static void parse_result(struct parse *p, const json_t *root, struct run_result 
         parse_fail(p, "", "merged_from", "0 (a result stands for at least one run)");
 }
 
+/* The tree to *r: 0, or -EBADMSG with the first problem in why. */
+static int parse_root(const json_t *root, struct run_result *r, char *why, size_t why_cap)
+{
+    struct parse p = {.why = ""};
+    memset(r, 0, sizeof *r);
+    parse_result(&p, root, r);
+    if (!parse_failed(&p))
+        return 0;
+    snprintf(why, why_cap, "not a shout result: %s", p.why);
+    return -EBADMSG;
+}
+
+int report_parse_json(const char *text, size_t len, struct run_result *r, char *why, size_t why_cap)
+{
+    if (len > PARSE_MAX_BYTES) {
+        snprintf(why, why_cap, "over %u MiB, not a shout result", PARSE_MAX_BYTES >> 20);
+        return -EFBIG;
+    }
+    json_error_t error;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+    if (!root) {
+        snprintf(why, why_cap, "not JSON: line %d: %s", error.line, error.text);
+        return -EBADMSG;
+    }
+    int rc = parse_root(root, r, why, why_cap);
+    json_decref(root);
+    return rc;
+}
+
 int report_read_json(const char *path, struct run_result *r)
 {
     FILE *in = fopen(path, "r");
@@ -341,6 +378,10 @@ int report_read_json(const char *path, struct run_result *r)
                 PARSE_MAX_BYTES >> 20);
         return -EFBIG;
     }
+    /*
+     * jansson reads the stream itself (no copy of the file in memory); the
+     * tree then goes through the same reader as report_parse_json's.
+     */
     json_error_t error;
     json_t *root = json_loadf(in, JSON_REJECT_DUPLICATES, &error);
     bool read_failed = ferror(in);
@@ -352,13 +393,10 @@ int report_read_json(const char *path, struct run_result *r)
             fprintf(stderr, "shout: %s: not JSON: line %d: %s\n", path, error.line, error.text);
         return read_failed ? -EIO : -EBADMSG;
     }
-    struct parse p = {.why = ""};
-    memset(r, 0, sizeof *r);
-    parse_result(&p, root, r);
+    char why[PARSE_WHY_MAX + 32];
+    int rc = parse_root(root, r, why, sizeof why);
     json_decref(root);
-    if (parse_failed(&p)) {
-        fprintf(stderr, "shout: %s: not a shout result: %s\n", path, p.why);
-        return -EBADMSG;
-    }
-    return 0;
+    if (rc < 0)
+        fprintf(stderr, "shout: %s: %s\n", path, why);
+    return rc;
 }

@@ -161,21 +161,11 @@ static int stats_parse(const json_t *root, struct server_counters *out, int *cpu
     return 0;
 }
 
-int report_fetch_server(const char *host, uint16_t stats_port, struct server_counters *snapshot,
-                        int *server_cpu, int *server_pinned)
+int report_parse_stats(const char *text, size_t len, struct server_counters *snapshot,
+                       int *server_cpu, int *server_pinned)
 {
-    char *text = malloc(STATS_MAX_BYTES);
-    if (!text)
-        return -ENOMEM;
-    size_t len = 0;
-    int rc = stats_download(host, stats_port, text, STATS_MAX_BYTES, &len);
-    if (rc < 0) {
-        free(text);
-        return rc;
-    }
     json_error_t error;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
-    free(text);
     if (!json_is_object(root)) {
         json_decref(root);
         return -EBADMSG;
@@ -183,7 +173,7 @@ int report_fetch_server(const char *host, uint16_t stats_port, struct server_cou
     /* Parse into copies so that a half-read answer leaves the caller's values alone. */
     struct server_counters counters = {0};
     int cpu = -1, pinned = -1;
-    rc = stats_parse(root, &counters, &cpu, &pinned);
+    int rc = stats_parse(root, &counters, &cpu, &pinned);
     json_decref(root);
     if (rc < 0)
         return rc;
@@ -193,6 +183,20 @@ int report_fetch_server(const char *host, uint16_t stats_port, struct server_cou
     if (server_pinned)
         *server_pinned = pinned;
     return 0;
+}
+
+int report_fetch_server(const char *host, uint16_t stats_port, struct server_counters *snapshot,
+                        int *server_cpu, int *server_pinned)
+{
+    char *text = malloc(STATS_MAX_BYTES);
+    if (!text)
+        return -ENOMEM;
+    size_t len = 0;
+    int rc = stats_download(host, stats_port, text, STATS_MAX_BYTES, &len);
+    if (rc == 0)
+        rc = report_parse_stats(text, len, snapshot, server_cpu, server_pinned);
+    free(text);
+    return rc;
 }
 
 /* b - a into *out; false when b < a (the server restarted between the two reads). */

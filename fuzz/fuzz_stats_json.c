@@ -1,0 +1,168 @@
+/*
+ * fuzz_stats_json: the answer of shoutd's stats port as the client reads it
+ * (client/report_stats.c), taken as untrusted: whatever listens on that port
+ * may send anything. The whole input is the answer, given to
+ * report_parse_stats, what report_fetch_server does once it has read it.
+ *
+ * Oracles (besides no crash, leak or hang under ASan and UBSan):
+ * - A refused answer leaves every output exactly as it was.
+ * - It is accepted exactly when the model accepts it. The model reads the
+ *   same text with jansson and applies docs/protocol.md's "stats port" as
+ *   the client needs it: an object; tcp.requests, tcp.text_bytes,
+ *   tcp.bytes_in, tcp.bytes_out, udp.replies, udp.bytes_in, udp.bytes_out
+ *   and every member of errors non-negative integers (errors' total within
+ *   64 bits); rusage.user_s and rusage.system_s non-negative numbers; cpu
+ *   and pinned_cpu integers from -1 to 2^20; sockperf optional, but with a
+ *   non-negative integer replies when present.
+ * - An accepted answer gives the model's values: requests is framed plus
+ *   sockperf replies, bytes in and out add TCP and UDP, errors add every
+ *   code, and it is known, with its CPU time.
+ * - The outputs for the CPU numbers are optional: leaving them out (NULL)
+ *   changes nothing else. The change from an answer to itself is all zeros
+ *   and known.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fuzz_check.h"
+#include "report.h"
+
+#define STATS_SENTINEL_CPU 12345
+
+/* member of obj as a non-negative integer; false if it is not one. */
+static bool stats_model_count(const json_t *obj, const char *key, uint64_t *out)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return false;
+    *out = (uint64_t)json_integer_value(v);
+    return true;
+}
+
+static bool stats_model_seconds(const json_t *obj, const char *key, double *out)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    if (!json_is_number(v) || !(json_number_value(v) >= 0))
+        return false;
+    *out = json_number_value(v);
+    return true;
+}
+
+static bool stats_model_cpu(const json_t *root, const char *key, int *out)
+{
+    const json_t *v = json_object_get(root, key);
+    if (!json_is_integer(v) || json_integer_value(v) < -1 || json_integer_value(v) > 1 << 20)
+        return false;
+    *out = (int)json_integer_value(v);
+    return true;
+}
+
+static bool stats_model_errors(const json_t *errors, uint64_t *total)
+{
+    if (!json_is_object(errors))
+        return false;
+    *total = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)errors, key, v)
+    {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            (uint64_t)json_integer_value(v) > UINT64_MAX - *total)
+            return false;
+        *total += (uint64_t)json_integer_value(v);
+    }
+    return true;
+}
+
+/* The model's reading of root: true and the values, or false for a refusal. */
+static bool stats_model_read(const json_t *root, struct server_counters *want, int *cpu,
+                             int *pinned)
+{
+    if (!json_is_object(root))
+        return false;
+    const json_t *tcp = json_object_get(root, "tcp"), *udp = json_object_get(root, "udp");
+    const json_t *rusage = json_object_get(root, "rusage");
+    const json_t *sockperf = json_object_get(root, "sockperf");
+    uint64_t framed, tcp_in, tcp_out, udp_in, udp_out, sockperf_replies = 0;
+    *want = (struct server_counters){.known = true, .cpu.known = true};
+    if (sockperf && !stats_model_count(sockperf, "replies", &sockperf_replies))
+        return false;
+    if (!stats_model_count(tcp, "requests", &framed) ||
+        !stats_model_count(tcp, "text_bytes", &want->text_bytes) ||
+        !stats_model_count(tcp, "bytes_in", &tcp_in) ||
+        !stats_model_count(tcp, "bytes_out", &tcp_out) ||
+        !stats_model_count(udp, "replies", &want->udp_replies) ||
+        !stats_model_count(udp, "bytes_in", &udp_in) ||
+        !stats_model_count(udp, "bytes_out", &udp_out) ||
+        !stats_model_errors(json_object_get(root, "errors"), &want->errors) ||
+        !stats_model_seconds(rusage, "user_s", &want->cpu.user_s) ||
+        !stats_model_seconds(rusage, "system_s", &want->cpu.system_s) ||
+        !stats_model_cpu(root, "cpu", cpu) || !stats_model_cpu(root, "pinned_cpu", pinned))
+        return false;
+    /* Each is at most 2^63 - 1 (a JSON integer), so no sum of two wraps. */
+    want->requests = framed + sockperf_replies;
+    want->bytes_in = tcp_in + udp_in;
+    want->bytes_out = tcp_out + udp_out;
+    return true;
+}
+
+static bool stats_same(const struct server_counters *a, const struct server_counters *b)
+{
+    return a->known == b->known && a->requests == b->requests && a->text_bytes == b->text_bytes &&
+           a->udp_replies == b->udp_replies && a->bytes_in == b->bytes_in &&
+           a->bytes_out == b->bytes_out && a->errors == b->errors && a->cpu.known == b->cpu.known &&
+           a->cpu.user_s == b->cpu.user_s && a->cpu.system_s == b->cpu.system_s;
+}
+
+static void stats_check_delta_to_itself(const struct server_counters *s)
+{
+    struct server_counters delta;
+    report_server_delta(s, s, &delta);
+    struct server_counters zero = {.known = true, .cpu.known = true};
+    FUZZ_CHECK(stats_same(&delta, &zero), "an answer minus itself is not zero");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char empty[1];
+    const char *text = size ? (const char *)data : empty;
+
+    /* Filled with a pattern that a refusal must leave alone, padding included. */
+    struct server_counters got, untouched;
+    memset(&got, 0xA5, sizeof got);
+    memcpy(&untouched, &got, sizeof got);
+    int cpu = STATS_SENTINEL_CPU, pinned = STATS_SENTINEL_CPU;
+    int rc = report_parse_stats(text, size, &got, &cpu, &pinned);
+
+    json_error_t error;
+    json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &error);
+    struct server_counters want;
+    int want_cpu = -1, want_pinned = -1;
+    bool accepted = stats_model_read(root, &want, &want_cpu, &want_pinned);
+    json_decref(root);
+
+    if (!accepted) {
+        FUZZ_CHECK(rc < 0, "accepted an answer the model refuses");
+        FUZZ_CHECK(memcmp(&got, &untouched, sizeof got) == 0 && cpu == STATS_SENTINEL_CPU &&
+                       pinned == STATS_SENTINEL_CPU,
+                   "a refused answer (rc %d) changed the outputs", rc);
+    } else {
+        FUZZ_CHECK(rc == 0, "refused (rc %d) an answer the model accepts", rc);
+        FUZZ_CHECK(stats_same(&got, &want) && cpu == want_cpu && pinned == want_pinned,
+                   "values differ from the model's");
+        FUZZ_CHECK(isfinite(got.cpu.user_s) && isfinite(got.cpu.system_s), "CPU time not finite");
+        stats_check_delta_to_itself(&got);
+    }
+
+    struct server_counters without_cpus;
+    int rc_without = report_parse_stats(text, size, &without_cpus, NULL, NULL);
+    FUZZ_CHECK(rc_without == rc && (rc < 0 || stats_same(&without_cpus, &got)),
+               "leaving out the CPU outputs changed the answer");
+    return 0;
+}
