@@ -1,8 +1,10 @@
 #include "dgram.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "sockperf.h"
 #include "udp.h"
@@ -14,6 +16,82 @@
 #define DGRAM_MAX_LEN 65536
 
 static uint8_t dgram_bufs[DGRAM_BATCH][DGRAM_MAX_LEN];
+
+/*
+ * Ports below 1024 are services (DNS, NTP, chargen...) that a spoofed source
+ * would aim our reply at; port 0 cannot be sent from; our own port would
+ * start an echo loop between two shoutds. None of these is a real client.
+ */
+static bool dgram_source_port_ok(const struct sockaddr_storage *peer, uint16_t own_port)
+{
+    uint16_t port;
+    if (peer->ss_family == AF_INET)
+        port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+    else if (peer->ss_family == AF_INET6)
+        port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+    else
+        return false;
+    return port >= 1024 && port != own_port;
+}
+
+/* The source address as a rate-limit key (IPv4 as ::ffff:a.b.c.d); whether it is loopback. */
+static bool dgram_rate_key(const struct sockaddr_storage *peer, struct ratelimit_key *key)
+{
+    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memset(key, 0, sizeof *key);
+    if (peer->ss_family == AF_INET) {
+        memcpy(key->bytes, v4_mapped, sizeof v4_mapped);
+        memcpy(key->bytes + 12, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+    } else {
+        memcpy(key->bytes, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+    }
+    static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    bool v4ish = memcmp(key->bytes, v4_mapped, sizeof v4_mapped) == 0;
+    return (v4ish && key->bytes[12] == 127) || memcmp(key->bytes, v6_loopback, 16) == 0;
+}
+
+static uint64_t dgram_now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* The budgets are sized once, on the first datagram, from the options. */
+static void dgram_rate_init(struct server *server, uint64_t now_ns)
+{
+    struct server_udp_rate *rate = &server->udp_rate;
+    const struct options *opts = &server->opts;
+    /* options.c keeps the rates and burst within ratelimit's caps, so this cannot fail. */
+    ratelimit_init(&rate->per_ip, rate->slots, SERVER_UDP_RATE_SLOTS, opts->udp_rate_per_ip,
+                   opts->udp_rate_burst);
+    ratelimit_bucket_init(&rate->global, opts->udp_rate, now_ns);
+    rate->ready = true;
+}
+
+/*
+ * Whether a reply to peer fits both budgets, counting the drop if not. The
+ * source's own budget is asked first, so that a flooding source does not
+ * spend the tokens every other source shares.
+ */
+static bool dgram_rate_allows(struct server *server, const struct sockaddr_storage *peer,
+                              uint64_t now_ns)
+{
+    struct server_udp_rate *rate = &server->udp_rate;
+    struct ratelimit_key key;
+    bool loopback = dgram_rate_key(peer, &key);
+    if ((!loopback || server->opts.udp_rate_loopback) &&
+        !ratelimit_allow(&rate->per_ip, &key, now_ns)) {
+        server->stats.udp_dropped_rate++;
+        return false;
+    }
+    if (!ratelimit_bucket_take(&rate->global, server->opts.udp_rate, server->opts.udp_rate,
+                               now_ns)) {
+        server->stats.udp_dropped_global_rate++;
+        return false;
+    }
+    return true;
+}
 
 /* Answer a datagram on the main port in place; returns the reply's length, 0 for none. */
 static size_t dgram_answer_shout(struct server *server, uint8_t *dgram, size_t len)
@@ -27,8 +105,10 @@ static size_t dgram_answer_shout(struct server *server, uint8_t *dgram, size_t l
         server->stats.udp_dropped_short++;
         return 0;
     }
-    if (answer.verdict == UDP_REPLY_ERROR)
+    if (answer.verdict == UDP_REPLY_ERROR) {
+        server->stats.udp_error_replies++;
         server->counters.errors[answer.error]++;
+    }
     return answer.reply_len;
 }
 
@@ -37,8 +117,8 @@ static size_t dgram_answer_sockperf(struct server *server, uint8_t *dgram, size_
 {
     switch (sockperf_answer_datagram(dgram, len, server->limits.max_payload, dgram)) {
     case SOCKPERF_REPLY:
+        /* sockperf_replies is counted once the rate limits let the reply go. */
         server->counters.sockperf_messages++;
-        server->counters.sockperf_replies++;
         return len;
     case SOCKPERF_NO_REPLY:
         server->counters.sockperf_messages++;
@@ -67,15 +147,26 @@ static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
     if (got <= 0)
         return 0;
 
+    uint64_t now_ns = dgram_now_ns();
+    if (!server->udp_rate.ready)
+        dgram_rate_init(server, now_ns);
+    uint16_t own_port = sockperf ? server->sockperf_listeners.port : server->listeners.port;
     struct mmsghdr replies[DGRAM_BATCH];
     int reply_count = 0;
     for (int i = 0; i < got; i++) {
         server->stats.udp_datagrams++;
         server->stats.udp_bytes_in += msgs[i].msg_len;
+        /* An empty datagram is counted as empty whatever its source. */
+        if (msgs[i].msg_len > 0 && !dgram_source_port_ok(&peers[i], own_port)) {
+            server->stats.udp_dropped_source_port++;
+            continue;
+        }
         size_t reply_len = sockperf ? dgram_answer_sockperf(server, dgram_bufs[i], msgs[i].msg_len)
                                     : dgram_answer_shout(server, dgram_bufs[i], msgs[i].msg_len);
-        if (reply_len == 0)
+        if (reply_len == 0 || !dgram_rate_allows(server, &peers[i], now_ns))
             continue;
+        if (sockperf)
+            server->counters.sockperf_replies++;
         iovs[i].iov_len = reply_len;
         replies[reply_count++] = (struct mmsghdr){.msg_hdr = msgs[i].msg_hdr};
         replies[reply_count - 1].msg_hdr.msg_flags = 0;

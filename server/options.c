@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ratelimit.h"
+
 static const char usage_text[] =
     "usage: shoutd [OPTIONS]\n"
     "\n"
@@ -36,6 +38,18 @@ static const char usage_text[] =
     "                     in sockperf's format, TCP and UDP on port N of every\n"
     "                     --listen address (0 picks a free port; off by default)\n"
     "  --cpu N            pin shoutd to CPU N before serving\n"
+    "  --udp-rate-per-ip R\n"
+    "                     UDP replies per second to one source address (default\n"
+    "                     1000; 0 for no limit); the rest are dropped and counted\n"
+    "  --udp-rate-burst N replies one source may get at once (default 2 x R)\n"
+    "  --udp-rate-loopback\n"
+    "                     apply --udp-rate-per-ip to loopback sources too (127/8\n"
+    "                     and ::1 are exempt by default: they cannot be spoofed\n"
+    "                     from outside)\n"
+    "  --udp-rate R       UDP replies per second for all sources together\n"
+    "                     (default 100000, burst one second's worth; 0: no limit)\n"
+    "                     UDP from source port 0, below 1024, or shoutd's own\n"
+    "                     port is never answered\n"
     "  --help             print this help and exit\n"
     "  --version          print the version and exit\n"
     "\n"
@@ -126,6 +140,14 @@ static int options_parse_port(const char *text, uint16_t *port)
     return 0;
 }
 
+/* A plain decimal count, without the size suffixes. */
+static int options_parse_count(const char *text, uint64_t max, uint64_t *value)
+{
+    if (options_parse_size(text, max, value) != 0 || strpbrk(text, "kKmM"))
+        return -EINVAL;
+    return 0;
+}
+
 enum options_result options_parse(struct options *opts, int argc, char **argv)
 {
     enum {
@@ -137,6 +159,10 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         OPT_NO_STATS,
         OPT_SOCKPERF_PORT,
         OPT_CPU,
+        OPT_UDP_RATE_PER_IP,
+        OPT_UDP_RATE_BURST,
+        OPT_UDP_RATE_LOOPBACK,
+        OPT_UDP_RATE,
         OPT_HELP,
         OPT_VERSION
     };
@@ -149,6 +175,10 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         {"no-stats", no_argument, NULL, OPT_NO_STATS},
         {"sockperf-port", required_argument, NULL, OPT_SOCKPERF_PORT},
         {"cpu", required_argument, NULL, OPT_CPU},
+        {"udp-rate-per-ip", required_argument, NULL, OPT_UDP_RATE_PER_IP},
+        {"udp-rate-burst", required_argument, NULL, OPT_UDP_RATE_BURST},
+        {"udp-rate-loopback", no_argument, NULL, OPT_UDP_RATE_LOOPBACK},
+        {"udp-rate", required_argument, NULL, OPT_UDP_RATE},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -158,6 +188,8 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         .max_frame = OPTIONS_DEFAULT_MAX_FRAME,
         .stats_enabled = true,
         .cpu = -1,
+        .udp_rate_per_ip = OPTIONS_DEFAULT_UDP_RATE_PER_IP,
+        .udp_rate = OPTIONS_DEFAULT_UDP_RATE,
     };
     bool stats_port_given = false;
     options_parse_addr(OPTIONS_DEFAULT_STATS_LISTEN, &opts->stats_listen);
@@ -201,6 +233,26 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
                 return options_usage_error("--cpu needs a CPU number", optarg);
             opts->cpu = (int)value;
             break;
+        case OPT_UDP_RATE_PER_IP:
+            if (options_parse_count(optarg, RATELIMIT_MAX_RATE, &value) != 0)
+                return options_usage_error("--udp-rate-per-ip needs a rate from 0 to 100000000",
+                                           optarg);
+            opts->udp_rate_per_ip = (uint32_t)value;
+            break;
+        case OPT_UDP_RATE_BURST:
+            if (options_parse_count(optarg, RATELIMIT_MAX_BURST, &value) != 0 || value == 0)
+                return options_usage_error("--udp-rate-burst needs a count from 1 to 1000000000",
+                                           optarg);
+            opts->udp_rate_burst = (uint32_t)value;
+            break;
+        case OPT_UDP_RATE_LOOPBACK:
+            opts->udp_rate_loopback = true;
+            break;
+        case OPT_UDP_RATE:
+            if (options_parse_count(optarg, RATELIMIT_MAX_RATE, &value) != 0)
+                return options_usage_error("--udp-rate needs a rate from 0 to 100000000", optarg);
+            opts->udp_rate = (uint32_t)value;
+            break;
         case OPT_MAX_FRAME:
             if (options_parse_size(optarg, OPTIONS_MAX_MAX_FRAME, &value) != 0)
                 return options_usage_error("--max-frame needs a size from 0 to 256M", optarg);
@@ -221,6 +273,8 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
     }
     if (optind < argc)
         return options_usage_error("unexpected argument", argv[optind]);
+    if (opts->udp_rate_burst == 0)
+        opts->udp_rate_burst = opts->udp_rate_per_ip == 0 ? 1 : 2 * opts->udp_rate_per_ip;
     if (opts->listen_count == 0)
         options_add_listen(opts, "127.0.0.1");
     if (opts->stats_enabled && !stats_port_given) {

@@ -18,6 +18,10 @@
 #define OPTIONS_MAX_MAX_FRAME (256 * 1024 * 1024)
 /* The counters tell who is being measured: loopback only unless asked. */
 #define OPTIONS_DEFAULT_STATS_LISTEN "127.0.0.1"
+/* DNS response rate limiting's scale: far above any real client, far below a reflector's need. */
+#define OPTIONS_DEFAULT_UDP_RATE_PER_IP 1000
+/* All sources together: bounds what a spoofed flood from many addresses can make shoutd send. */
+#define OPTIONS_DEFAULT_UDP_RATE 100000
 
 struct listen_addr {
     struct sockaddr_storage addr; /* port filled in once known */
@@ -34,8 +38,12 @@ struct options {
     uint16_t stats_port; /* 0: a free port */
     struct listen_addr stats_listen;
     bool sockperf_enabled;
-    uint16_t sockperf_port; /* 0: a free port */
-    int cpu;                /* the CPU to pin to, or -1 */
+    uint16_t sockperf_port;   /* 0: a free port */
+    int cpu;                  /* the CPU to pin to, or -1 */
+    uint32_t udp_rate_per_ip; /* UDP replies/s per source address; 0: no limit */
+    uint32_t udp_rate_burst;  /* per-source burst; 0: twice udp_rate_per_ip */
+    bool udp_rate_loopback;   /* limit loopback sources too (exempt by default) */
+    uint32_t udp_rate;        /* UDP replies/s for all sources together (burst: 1 s); 0: none */
 };
 
 enum options_result {

@@ -24,6 +24,7 @@
 #include "listen.h"
 #include "loop.h"
 #include "options.h"
+#include "ratelimit.h"
 #include "sockio.h"
 
 struct server_stats {
@@ -37,8 +38,23 @@ struct server_stats {
     uint64_t udp_bytes_in;  /* bytes of the datagrams received */
     uint64_t udp_bytes_out; /* bytes of the replies sent */
     uint64_t udp_dropped_empty;
-    uint64_t udp_dropped_short;
+    uint64_t udp_dropped_short;       /* malformed, too short to hold an error frame */
+    uint64_t udp_dropped_source_port; /* from port 0, below 1024, or our own port */
+    uint64_t udp_dropped_rate;        /* over --udp-rate-per-ip for their source */
+    uint64_t udp_dropped_global_rate; /* over --udp-rate, all sources together */
+    uint64_t udp_error_replies;       /* malformed, answered with an error frame */
     uint64_t udp_send_failed;
+};
+
+/* Per-source UDP buckets: 16384 slots, ~640 KiB, a fixed cost whatever the sources. */
+#define SERVER_UDP_RATE_SLOTS 16384
+
+/* UDP reply budgets (lib/ratelimit.h), set up by dgram.c on the first datagram. */
+struct server_udp_rate {
+    bool ready;
+    struct ratelimit_table per_ip;
+    struct ratelimit_bucket global;
+    struct ratelimit_slot slots[SERVER_UDP_RATE_SLOTS];
 };
 
 struct server {
@@ -59,6 +75,7 @@ struct server {
     const struct sockio *io; /* how connections talk to the kernel */
     struct conn_counters counters;
     struct server_stats stats;
+    struct server_udp_rate udp_rate;
     struct list_node streams;   /* every open connection, for shutdown */
     struct list_node lingering; /* closing connections, soonest deadline first */
     uint8_t read_buf[CONN_FEED_MAX];

@@ -85,9 +85,13 @@ static void stats_put_udp(struct stats_json *json, const struct server_stats *st
     stats_put(json,
               "\"udp\":{\"datagrams\":%" PRIu64 ",\"replies\":%" PRIu64 ",\"bytes_in\":%" PRIu64
               ",\"bytes_out\":%" PRIu64 ",\"dropped_empty\":%" PRIu64 ",\"dropped_short\":%" PRIu64
+              ",\"dropped_source_port\":%" PRIu64 ",\"dropped_rate\":%" PRIu64
+              ",\"dropped_global_rate\":%" PRIu64 ",\"error_replies\":%" PRIu64
               ",\"send_failed\":%" PRIu64 "},",
               st->udp_datagrams, st->udp_replies, st->udp_bytes_in, st->udp_bytes_out,
-              st->udp_dropped_empty, st->udp_dropped_short, st->udp_send_failed);
+              st->udp_dropped_empty, st->udp_dropped_short, st->udp_dropped_source_port,
+              st->udp_dropped_rate, st->udp_dropped_global_rate, st->udp_error_replies,
+              st->udp_send_failed);
 }
 
 static void stats_put_errors(struct stats_json *json, const uint64_t *errors)

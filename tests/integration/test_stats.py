@@ -21,6 +21,7 @@ SECTION_KEYS = {
     "tcp": ["accepted", "closed", "resets", "refused_no_fds", "lingers_expired", "requests",
             "text_bytes", "bytes_in", "bytes_out", "bytes_discarded"],
     "udp": ["datagrams", "replies", "bytes_in", "bytes_out", "dropped_empty", "dropped_short",
+            "dropped_source_port", "dropped_rate", "dropped_global_rate", "error_replies",
             "send_failed"],
     "sockperf": ["messages", "replies", "bad_length"],
     "errors": ["bad_magic", "bad_version", "bad_type", "too_large", "unexpected_type",
