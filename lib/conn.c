@@ -216,6 +216,23 @@ void conn_peer_closed(struct conn *c)
         c->state = CONN_PEER_DONE;
 }
 
+/* After a shutdown, the error frame goes out once every held request is answered. */
+static void conn_finish_shutdown(struct conn *c)
+{
+    if (c->shutting_down && c->state == CONN_PEER_DONE && c->mode == CONN_MODE_FRAMED &&
+        buf_len(&c->pending) == 0)
+        conn_send_error(c, 0, WIRE_ERR_SHUTTING_DOWN);
+}
+
+void conn_shut_down(struct conn *c)
+{
+    if (c->shutting_down)
+        return;
+    c->shutting_down = true;
+    conn_peer_closed(c);
+    conn_finish_shutdown(c);
+}
+
 bool conn_wants_input(const struct conn *c)
 {
     return c->state == CONN_OPEN && buf_len(&c->pending) == 0 && !conn_output_full(c);
@@ -238,6 +255,7 @@ void conn_output_sent(struct conn *c, size_t n)
     size_t taken = conn_answer(c, buf_head(&c->pending), held);
     if (c->state == CONN_OPEN || c->state == CONN_PEER_DONE)
         buf_consume(&c->pending, taken);
+    conn_finish_shutdown(c);
 }
 
 bool conn_finished(const struct conn *c)

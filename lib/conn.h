@@ -82,6 +82,7 @@ struct conn {
     struct sockperf_decoder sockperf;
     struct buf output;  /* replies not yet sent */
     struct buf pending; /* input received but not answered (backpressure) */
+    bool shutting_down; /* conn_shut_down was called: no more input, a last error frame */
 };
 
 void conn_init(struct conn *c, const struct conn_limits *limits, struct conn_counters *counters);
@@ -99,6 +100,15 @@ int conn_feed(struct conn *c, const uint8_t *in, size_t len);
 
 /* The peer half-closed: no more input will come. */
 void conn_peer_closed(struct conn *c);
+
+/*
+ * The server is shutting down: no more input is taken. Everything already
+ * handed over, held input included, is still answered; a framed connection
+ * then gets one error frame with id 0 and WIRE_ERR_SHUTTING_DOWN (so the
+ * peer can tell a shutdown from a lost connection), text and sockperf just
+ * finish. The caller then closes the way conn_finished says. Idempotent.
+ */
+void conn_shut_down(struct conn *c);
 
 /* Whether the caller should read more input for this connection now. */
 bool conn_wants_input(const struct conn *c);

@@ -50,6 +50,7 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 {
     struct epoll_event events[LOOP_BATCH];
     int ready = epoll_wait(loop->epoll_fd, events, LOOP_BATCH, timeout_ms);
+    loop->wakeups++;
     if (ready < 0)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < ready; i++) {

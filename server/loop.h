@@ -24,6 +24,7 @@ struct loop_source {
 struct loop {
     int epoll_fd;
     bool stop;
+    uint64_t wakeups; /* epoll_wait returns: a loop that spins shows here */
 };
 
 int loop_init(struct loop *loop);

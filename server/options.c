@@ -46,10 +46,18 @@ static const char usage_text[] =
     "                     apply --udp-rate-per-ip to loopback sources too (127/8\n"
     "                     and ::1 are exempt by default: they cannot be spoofed\n"
     "                     from outside)\n"
+    "  --max-conns N      open TCP connections at most (default 10000); one more\n"
+    "                     is accepted and closed at once, and counted\n"
+    "  --max-conns-per-ip N\n"
+    "                     open TCP connections per source address (default a\n"
+    "                     quarter of --max-conns; 0: no limit); loopback too\n"
     "  --udp-rate R       UDP replies per second for all sources together\n"
     "                     (default 100000, burst one second's worth; 0: no limit)\n"
     "                     UDP from source port 0, below 1024, or shoutd's own\n"
     "                     port is never answered\n"
+    "  --grace S          on SIGTERM or SIGINT, seconds to answer what was read\n"
+    "                     and close every connection (default 5); the rest are\n"
+    "                     then cut, and shoutd still exits 0\n"
     "  --help             print this help and exit\n"
     "  --version          print the version and exit\n"
     "\n"
@@ -163,6 +171,9 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         OPT_UDP_RATE_BURST,
         OPT_UDP_RATE_LOOPBACK,
         OPT_UDP_RATE,
+        OPT_MAX_CONNS,
+        OPT_MAX_CONNS_PER_IP,
+        OPT_GRACE,
         OPT_HELP,
         OPT_VERSION
     };
@@ -179,6 +190,9 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         {"udp-rate-burst", required_argument, NULL, OPT_UDP_RATE_BURST},
         {"udp-rate-loopback", no_argument, NULL, OPT_UDP_RATE_LOOPBACK},
         {"udp-rate", required_argument, NULL, OPT_UDP_RATE},
+        {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+        {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
+        {"grace", required_argument, NULL, OPT_GRACE},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -188,9 +202,12 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         .max_frame = OPTIONS_DEFAULT_MAX_FRAME,
         .stats_enabled = true,
         .cpu = -1,
+        .grace_s = OPTIONS_DEFAULT_GRACE_S,
         .udp_rate_per_ip = OPTIONS_DEFAULT_UDP_RATE_PER_IP,
         .udp_rate = OPTIONS_DEFAULT_UDP_RATE,
+        .max_conns = OPTIONS_DEFAULT_MAX_CONNS,
     };
+    bool max_conns_per_ip_given = false;
     bool stats_port_given = false;
     options_parse_addr(OPTIONS_DEFAULT_STATS_LISTEN, &opts->stats_listen);
 
@@ -253,10 +270,27 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
                 return options_usage_error("--udp-rate needs a rate from 0 to 100000000", optarg);
             opts->udp_rate = (uint32_t)value;
             break;
+        case OPT_MAX_CONNS:
+            if (options_parse_count(optarg, OPTIONS_MAX_MAX_CONNS, &value) != 0 || value == 0)
+                return options_usage_error("--max-conns needs a count from 1 to 10000000", optarg);
+            opts->max_conns = (uint32_t)value;
+            break;
+        case OPT_MAX_CONNS_PER_IP:
+            if (options_parse_count(optarg, OPTIONS_MAX_MAX_CONNS, &value) != 0)
+                return options_usage_error("--max-conns-per-ip needs a count from 0 to 10000000",
+                                           optarg);
+            opts->max_conns_per_ip = (uint32_t)value;
+            max_conns_per_ip_given = true;
+            break;
         case OPT_MAX_FRAME:
             if (options_parse_size(optarg, OPTIONS_MAX_MAX_FRAME, &value) != 0)
                 return options_usage_error("--max-frame needs a size from 0 to 256M", optarg);
             opts->max_frame = (uint32_t)value;
+            break;
+        case OPT_GRACE:
+            if (options_parse_count(optarg, OPTIONS_MAX_GRACE_S, &value) != 0)
+                return options_usage_error("--grace needs seconds from 0 to 3600", optarg);
+            opts->grace_s = (uint32_t)value;
             break;
         case 'h':
         case OPT_HELP:
@@ -275,6 +309,9 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         return options_usage_error("unexpected argument", argv[optind]);
     if (opts->udp_rate_burst == 0)
         opts->udp_rate_burst = opts->udp_rate_per_ip == 0 ? 1 : 2 * opts->udp_rate_per_ip;
+    if (!max_conns_per_ip_given)
+        /* One source must not be able to take the whole server. */
+        opts->max_conns_per_ip = opts->max_conns < 4 ? 1 : opts->max_conns / 4;
     if (opts->listen_count == 0)
         options_add_listen(opts, "127.0.0.1");
     if (opts->stats_enabled && !stats_port_given) {

@@ -22,6 +22,12 @@
 #define OPTIONS_DEFAULT_UDP_RATE_PER_IP 1000
 /* All sources together: bounds what a spoofed flood from many addresses can make shoutd send. */
 #define OPTIONS_DEFAULT_UDP_RATE 100000
+/* Long enough to flush replies to a slow client, short enough for a service manager's stop. */
+#define OPTIONS_DEFAULT_GRACE_S 5
+#define OPTIONS_MAX_GRACE_S     3600
+/* Redis's maxclients: far above what one shoutd needs, far below the descriptors it may get. */
+#define OPTIONS_DEFAULT_MAX_CONNS 10000
+#define OPTIONS_MAX_MAX_CONNS     10000000
 
 struct listen_addr {
     struct sockaddr_storage addr; /* port filled in once known */
@@ -44,6 +50,10 @@ struct options {
     uint32_t udp_rate_burst;  /* per-source burst; 0: twice udp_rate_per_ip */
     bool udp_rate_loopback;   /* limit loopback sources too (exempt by default) */
     uint32_t udp_rate;        /* UDP replies/s for all sources together (burst: 1 s); 0: none */
+    uint32_t grace_s;         /* SIGTERM/SIGINT: seconds to finish connections before cutting */
+    /* Open TCP connections, all sources together; and per source address (0: no limit). */
+    uint32_t max_conns;
+    uint32_t max_conns_per_ip;
 };
 
 enum options_result {

@@ -26,19 +26,51 @@ void server_init(struct server *server)
     server->io = &sockio_system;
 }
 
+/* SIGUSR1: the stats port's JSON on one stderr line, so counters can be read without it. */
+static void server_dump_counters(const struct server *server)
+{
+    char json[STATS_JSON_MAX];
+    struct stats_process process;
+    stats_sample_process(server, &process);
+    size_t len = stats_format(server, &process, json, sizeof json);
+    if (len > 0)
+        fprintf(stderr, "shoutd: counters %.*s", (int)len, json);
+}
+
+/*
+ * SIGTERM/SIGINT: stop accepting (the listeners close, so new connections
+ * are refused by the kernel), then let every connection answer what it has
+ * read and close; server_run ends when none is left or --grace runs out.
+ */
+static void server_start_drain(struct server *server)
+{
+    server->draining = true;
+    server->grace_deadline_ms = loop_now_ms() + (uint64_t)server->opts.grace_s * 1000;
+    listeners_close(&server->listeners);
+    listeners_close(&server->sockperf_listeners);
+    stream_drain_all(server);
+}
+
 static void server_on_signal(struct loop_source *source, uint32_t events)
 {
     (void)events;
     struct server *server = source->owner;
     struct signalfd_siginfo info;
     while (read(source->fd, &info, sizeof info) == (ssize_t)sizeof info) {
-        fprintf(stderr, "shoutd: caught SIG%s, exiting\n", sigabbrev_np((int)info.ssi_signo));
-        server->loop.stop = true;
+        if (info.ssi_signo == SIGUSR1) {
+            server_dump_counters(server);
+            continue;
+        }
+        if (server->draining)
+            continue;
+        fprintf(stderr, "shoutd: caught SIG%s, finishing connections (--grace %u s)\n",
+                sigabbrev_np((int)info.ssi_signo), server->opts.grace_s);
+        server_start_drain(server);
     }
 }
 
 /*
- * SIGINT and SIGTERM arrive as events on a signalfd, so they are handled in
+ * SIGINT, SIGTERM and SIGUSR1 arrive as events on a signalfd, so they are handled in
  * the loop like any other input, never in the middle of a send. SIGPIPE is
  * ignored: a peer that went away is an error return, not a death.
  */
@@ -49,6 +81,7 @@ static int server_watch_signals(struct server *server)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGUSR1);
     if (sigprocmask(SIG_BLOCK, &stop_signals, NULL) != 0)
         return -errno;
     int fd = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -147,10 +180,34 @@ static void server_print_ports(const struct server *server)
     fflush(stdout);
 }
 
+/* Draining: whether to stop, and the loop's timeout trimmed to the grace deadline. */
+static bool server_drained(struct server *server, int *timeout_ms)
+{
+    if (list_empty(&server->streams)) {
+        fprintf(stderr, "shoutd: every connection closed, exiting\n");
+        return true;
+    }
+    uint64_t now_ms = loop_now_ms();
+    if (now_ms >= server->grace_deadline_ms) {
+        server->draining = false;
+        size_t cut = stream_close_all(server);
+        server->stats.shutdown_cut += cut;
+        fprintf(stderr, "shoutd: --grace %u s over, cut %zu connection%s, exiting\n",
+                server->opts.grace_s, cut, cut == 1 ? "" : "s");
+        return true;
+    }
+    uint64_t left_ms = server->grace_deadline_ms - now_ms;
+    if (*timeout_ms < 0 || (uint64_t)*timeout_ms > left_ms)
+        *timeout_ms = (int)left_ms;
+    return false;
+}
+
 int server_run(struct server *server)
 {
     while (!server->loop.stop) {
         int timeout_ms = stream_expire(server, loop_now_ms());
+        if (server->draining && server_drained(server, &timeout_ms))
+            break;
         int err = loop_run_once(&server->loop, timeout_ms);
         if (err != 0) {
             fprintf(stderr, "shoutd: epoll_wait: %s\n", strerror(-err));

@@ -30,9 +30,14 @@
 struct server_stats {
     uint64_t accepted;
     uint64_t closed;
+    /* Over --max-conns, or --max-conns-per-ip for their source: accepted and closed at once. */
+    uint64_t refused_max_conns;
+    uint64_t refused_per_ip;
     uint64_t refused_no_fds;  /* connections turned away on EMFILE/ENFILE */
     uint64_t resets;          /* connections closed on a socket error */
     uint64_t lingers_expired; /* lingering closes cut off by their deadline */
+    uint64_t shutdown_clean;  /* connections closed during shutdown, before --grace ran out */
+    uint64_t shutdown_cut;    /* connections still open when --grace ran out, closed anyway */
     uint64_t udp_datagrams;
     uint64_t udp_replies;
     uint64_t udp_bytes_in;  /* bytes of the datagrams received */
@@ -44,6 +49,21 @@ struct server_stats {
     uint64_t udp_dropped_global_rate; /* over --udp-rate, all sources together */
     uint64_t udp_error_replies;       /* malformed, answered with an error frame */
     uint64_t udp_send_failed;
+};
+
+/*
+ * Open TCP connections per source address, counted in a slot chosen by a
+ * seeded hash of the address: O(1) per accept and close, 256 KiB whatever
+ * the sources. Addresses that share a slot share its count (and so the cap):
+ * with at most --max-conns sources in 65536 slots that is rare, and the seed
+ * keeps anyone from aiming at another address's slot.
+ */
+#define SERVER_CONN_SLOTS 65536
+
+struct server_conn_table {
+    uint64_t seed; /* 0 until the first accept */
+    uint32_t open; /* every open connection, lingering ones included */
+    uint32_t per_slot[SERVER_CONN_SLOTS];
 };
 
 /* Per-source UDP buckets: 16384 slots, ~640 KiB, a fixed cost whatever the sources. */
@@ -76,6 +96,9 @@ struct server {
     struct conn_counters counters;
     struct server_stats stats;
     struct server_udp_rate udp_rate;
+    struct server_conn_table conns;
+    bool draining;              /* SIGTERM/SIGINT: finishing connections, accepting none */
+    uint64_t grace_deadline_ms; /* when draining: loop_now_ms() at which the rest are cut */
     struct list_node streams;   /* every open connection, for shutdown */
     struct list_node lingering; /* closing connections, soonest deadline first */
     uint8_t read_buf[CONN_FEED_MAX];
@@ -98,7 +121,12 @@ int server_pin_cpu(int cpu);
  */
 int server_start(struct server *server);
 
-/* Serve until SIGINT or SIGTERM: 0, or a negative errno if the loop failed. */
+/*
+ * Serve until SIGINT or SIGTERM, then drain: stop accepting, answer what was
+ * read, close every connection the orderly way, cutting what is left after
+ * --grace seconds. 0, or a negative errno if the loop failed. SIGUSR1 writes
+ * the counters to stderr and serving goes on.
+ */
 int server_run(struct server *server);
 
 /* Close every connection and socket. */

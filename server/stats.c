@@ -73,11 +73,13 @@ static void stats_put_tcp(struct stats_json *json, const struct server_stats *st
 {
     stats_put(json,
               "\"tcp\":{\"accepted\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"resets\":%" PRIu64
-              ",\"refused_no_fds\":%" PRIu64 ",\"lingers_expired\":%" PRIu64
+              ",\"refused_no_fds\":%" PRIu64 ",\"refused_max_conns\":%" PRIu64
+              ",\"refused_per_ip\":%" PRIu64 ",\"lingers_expired\":%" PRIu64
               ",\"requests\":%" PRIu64 ",\"text_bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64
               ",\"bytes_out\":%" PRIu64 ",\"bytes_discarded\":%" PRIu64 "},",
-              st->accepted, st->closed, st->resets, st->refused_no_fds, st->lingers_expired,
-              c->requests, c->text_bytes, c->bytes_in, c->bytes_out, c->bytes_discarded);
+              st->accepted, st->closed, st->resets, st->refused_no_fds, st->refused_max_conns,
+              st->refused_per_ip, st->lingers_expired, c->requests, c->text_bytes, c->bytes_in,
+              c->bytes_out, c->bytes_discarded);
 }
 
 static void stats_put_udp(struct stats_json *json, const struct server_stats *st)
@@ -115,15 +117,17 @@ size_t stats_format(const struct server *server, const struct stats_process *pro
     const struct conn_counters *c = &server->counters;
     stats_put(&json,
               "{\"shoutd\":\"%s\",\"pid\":%ld,\"uptime_s\":%.6f,\"cpu\":%d,\"pinned_cpu\":%d,"
-              "\"rusage\":{\"user_s\":%.6f,\"system_s\":%.6f},",
+              "\"rusage\":{\"user_s\":%.6f,\"system_s\":%.6f},\"loop_wakeups\":%" PRIu64 ",",
               SHOUT_VERSION, process->pid, process->uptime_s, process->cpu, process->pinned_cpu,
-              process->user_s, process->system_s);
+              process->user_s, process->system_s, server->loop.wakeups);
     stats_put_tcp(&json, &server->stats, c);
     stats_put_udp(&json, &server->stats);
     stats_put(&json,
               "\"sockperf\":{\"messages\":%" PRIu64 ",\"replies\":%" PRIu64
               ",\"bad_length\":%" PRIu64 "},",
               c->sockperf_messages, c->sockperf_replies, c->sockperf_bad_length);
+    stats_put(&json, "\"shutdown\":{\"clean\":%" PRIu64 ",\"cut\":%" PRIu64 "},",
+              server->stats.shutdown_clean, server->stats.shutdown_cut);
     stats_put_errors(&json, c->errors);
     stats_put(&json, "}\n");
     return json.overflow ? 0 : json.len;

@@ -5,7 +5,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pump.h"
@@ -26,6 +28,7 @@ struct stream {
     uint64_t deadline_ms;
     struct list_node all;      /* in server->streams */
     struct list_node deadline; /* in server->lingering while lingering */
+    uint32_t source_slot;      /* its source's slot in server->conns */
 };
 
 static void stream_close(struct stream *s)
@@ -37,6 +40,10 @@ static void stream_close(struct stream *s)
     server->io->close(s->source.fd);
     conn_free(&s->engine);
     server->stats.closed++;
+    if (server->draining)
+        server->stats.shutdown_clean++;
+    server->conns.open--;
+    server->conns.per_slot[s->source_slot]--;
     free(s);
 }
 
@@ -57,6 +64,9 @@ static void stream_start_linger(struct stream *s)
     struct server *server = s->server;
     s->phase = STREAM_LINGERING;
     s->deadline_ms = loop_now_ms() + STREAM_LINGER_MS;
+    /* Draining, nothing may outlive --grace; min() keeps the list in deadline order. */
+    if (server->draining && s->deadline_ms > server->grace_deadline_ms)
+        s->deadline_ms = server->grace_deadline_ms;
     list_append(&server->lingering, &s->deadline);
     if (loop_set_events(&server->loop, &s->source, EPOLLIN) != 0)
         stream_reset(s);
@@ -68,6 +78,43 @@ static void stream_wait(struct stream *s, const struct pump_outcome *outcome)
     uint32_t events = (outcome->want_read ? EPOLLIN : 0) | (outcome->want_write ? EPOLLOUT : 0);
     if (loop_set_events(&s->server->loop, &s->source, events) != 0)
         stream_reset(s);
+}
+
+/*
+ * Draining, a connection the engine has finished may still have input in
+ * flight from the peer: close() would answer it with an RST that destroys
+ * the replies the peer has not read yet. Shutting down the write side and
+ * lingering delivers them, then a FIN.
+ */
+static void stream_close_orderly(struct stream *s)
+{
+    if (s->server->io->shutdown(s->source.fd, SHUT_WR) != 0) {
+        stream_reset(s);
+        return;
+    }
+    stream_start_linger(s);
+}
+
+/* Turn the pump's outcome into epoll interest, a linger or a close. */
+static void stream_settle(struct stream *s, const struct pump_outcome *outcome)
+{
+    switch (outcome->next) {
+    case PUMP_WAIT:
+        stream_wait(s, outcome);
+        return;
+    case PUMP_LINGER:
+        stream_start_linger(s);
+        return;
+    case PUMP_CLOSE:
+        if (s->server->draining)
+            stream_close_orderly(s);
+        else
+            stream_close(s);
+        return;
+    case PUMP_RESET:
+        stream_reset(s);
+        return;
+    }
 }
 
 static void stream_on_ready(struct loop_source *source, uint32_t events)
@@ -88,29 +135,19 @@ static void stream_on_ready(struct loop_source *source, uint32_t events)
     }
     /* EPOLLERR and EPOLLHUP surface as errors or EOF from recv and send themselves. */
     struct pump_outcome outcome = pump_serve(&pump, events & (EPOLLIN | EPOLLERR | EPOLLHUP));
-    switch (outcome.next) {
-    case PUMP_WAIT:
-        stream_wait(s, &outcome);
-        return;
-    case PUMP_LINGER:
-        stream_start_linger(s);
-        return;
-    case PUMP_CLOSE:
-        stream_close(s);
-        return;
-    case PUMP_RESET:
-        stream_reset(s);
-        return;
-    }
+    stream_settle(s, &outcome);
 }
 
-static void stream_open(struct server *server, int fd, enum conn_mode mode)
+static void stream_open(struct server *server, int fd, enum conn_mode mode, uint32_t slot)
 {
     struct stream *s = calloc(1, sizeof *s);
     if (!s) {
         server->io->close(fd);
         return;
     }
+    s->source_slot = slot;
+    server->conns.open++;
+    server->conns.per_slot[slot]++;
     int one = 1;
     /* Replies go out as soon as they are ready: latency is what is measured here. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -142,12 +179,76 @@ void stream_refuse_no_fds(struct server *server, int listener_fd)
     server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+static uint64_t stream_mix(uint64_t x)
+{
+    /* splitmix64's finaliser */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+/*
+ * The slot of a source address in server->conns. The seed is taken on the
+ * first accept, from the clock and where ASLR put the server: no syscall
+ * that a sandbox applied after start-up would have to allow.
+ */
+static uint32_t stream_source_slot(struct server *server, const struct sockaddr_storage *addr)
+{
+    struct server_conn_table *table = &server->conns;
+    if (table->seed == 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        table->seed = stream_mix((uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 32) ^
+                                 (uint64_t)(uintptr_t)server) |
+                      1;
+    }
+    uint8_t bytes[16] = {0};
+    if (addr->ss_family == AF_INET6)
+        memcpy(bytes, &((const struct sockaddr_in6 *)addr)->sin6_addr, 16);
+    else if (addr->ss_family == AF_INET)
+        memcpy(bytes, &((const struct sockaddr_in *)addr)->sin_addr, 4);
+    uint64_t lo, hi;
+    memcpy(&lo, bytes, 8);
+    memcpy(&hi, bytes + 8, 8);
+    uint64_t h = stream_mix(stream_mix(table->seed ^ lo) ^ hi);
+    return (uint32_t)(h % SERVER_CONN_SLOTS);
+}
+
+/*
+ * Over --max-conns, or over --max-conns-per-ip for its source: accepted and
+ * closed at once, nothing written, counted. Connections already open notice
+ * nothing. Returns the source's slot, or -1 if the connection was refused.
+ */
+static int64_t stream_admit(struct server *server, int fd, const struct sockaddr_storage *addr)
+{
+    const struct options *opts = &server->opts;
+    if (server->conns.open >= opts->max_conns) {
+        server->io->close(fd);
+        server->stats.refused_max_conns++;
+        return -1;
+    }
+    uint32_t slot = stream_source_slot(server, addr);
+    if (opts->max_conns_per_ip != 0 && server->conns.per_slot[slot] >= opts->max_conns_per_ip) {
+        server->io->close(fd);
+        server->stats.refused_per_ip++;
+        return -1;
+    }
+    return slot;
+}
+
 static void stream_accept(struct server *server, int listener_fd, enum conn_mode mode)
 {
     for (int i = 0; i < STREAM_ACCEPT_BATCH; i++) {
-        int fd = server->io->accept4(listener_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage addr = {.ss_family = AF_UNSPEC};
+        socklen_t addr_len = sizeof addr;
+        int fd = server->io->accept4(listener_fd, (struct sockaddr *)&addr, &addr_len,
+                                     SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            stream_open(server, fd, mode);
+            int64_t slot = stream_admit(server, fd, &addr);
+            if (slot >= 0)
+                stream_open(server, fd, mode, (uint32_t)slot);
             continue;
         }
         if (errno == EMFILE || errno == ENFILE)
@@ -186,8 +287,54 @@ int stream_expire(struct server *server, uint64_t now_ms)
     return -1;
 }
 
-void stream_close_all(struct server *server)
+/*
+ * Idle (nothing read and unanswered, nothing queued, no framed peer to tell)
+ * closes at once; the rest stop reading, answer what they hold, and close
+ * the orderly way as the loop goes on.
+ */
+static void stream_drain(struct stream *s)
 {
-    while (!list_empty(&server->streams))
+    struct server *server = s->server;
+    struct conn *engine = &s->engine;
+    size_t queued;
+    conn_output(engine, &queued);
+    uint8_t peek;
+    /* Unread input in the socket would turn close() into an RST: only an empty queue is idle. */
+    bool idle = engine->state == CONN_OPEN && engine->mode != CONN_MODE_FRAMED && queued == 0 &&
+                buf_len(&engine->pending) == 0 &&
+                server->io->recv(s->source.fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+                errno == EAGAIN;
+    conn_shut_down(engine);
+    if (idle) {
+        stream_close(s);
+        return;
+    }
+    struct pump pump = {
+        .engine = engine,
+        .fd = s->source.fd,
+        .io = server->io,
+        .scratch = server->read_buf,
+        .scratch_len = sizeof server->read_buf,
+    };
+    struct pump_outcome outcome = pump_serve(&pump, false);
+    stream_settle(s, &outcome);
+}
+
+void stream_drain_all(struct server *server)
+{
+    struct list_node *node = server->streams.next;
+    while (node != &server->streams) {
+        struct stream *s = LIST_ENTRY(node, struct stream, all);
+        node = node->next; /* s may be freed below */
+        if (s->phase == STREAM_SERVING)
+            stream_drain(s);
+    }
+}
+
+size_t stream_close_all(struct server *server)
+{
+    size_t closed = 0;
+    for (; !list_empty(&server->streams); closed++)
         stream_close(LIST_ENTRY(server->streams.next, struct stream, all));
+    return closed;
 }

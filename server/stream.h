@@ -31,6 +31,15 @@ void stream_refuse_no_fds(struct server *server, int listener_fd);
 /* Close lingering connections past their deadline; returns ms until the next one, or -1. */
 int stream_expire(struct server *server, uint64_t now_ms);
 
-void stream_close_all(struct server *server);
+/*
+ * SIGTERM/SIGINT (server->draining is set): every serving connection stops
+ * reading and answers what it holds; a framed one then gets the
+ * shutting-down error frame. Idle ones close at once, the rest the orderly
+ * way (write side shut down, input discarded until EOF) as the loop runs.
+ */
+void stream_drain_all(struct server *server);
+
+/* Close every connection now, however far it got; returns how many there were. */
+size_t stream_close_all(struct server *server);
 
 #endif

@@ -14,12 +14,13 @@ from shoutlib import (ERR_BAD_VERSION, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, 
                       Server, ServerTestCase, connect, encode_frame, have_ipv6_loopback,
                       recv_exact, recv_frame, recv_until_eof, run_program, udp_socket)
 
-TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "tcp", "udp", "sockperf",
-            "errors"]
+TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wakeups", "tcp",
+            "udp", "sockperf", "shutdown", "errors"]
 SECTION_KEYS = {
     "rusage": ["user_s", "system_s"],
-    "tcp": ["accepted", "closed", "resets", "refused_no_fds", "lingers_expired", "requests",
-            "text_bytes", "bytes_in", "bytes_out", "bytes_discarded"],
+    "tcp": ["accepted", "closed", "resets", "refused_no_fds", "refused_max_conns",
+            "refused_per_ip", "lingers_expired", "requests", "text_bytes", "bytes_in", "bytes_out",
+            "bytes_discarded"],
     "udp": ["datagrams", "replies", "bytes_in", "bytes_out", "dropped_empty", "dropped_short",
             "dropped_source_port", "dropped_rate", "dropped_global_rate", "error_replies",
             "send_failed"],

@@ -734,6 +734,106 @@ static void counters_are_shared_between_engines(void **state)
     conn_free(&b);
 }
 
+/* ---- shutdown ---- */
+
+static void shut_down_framed_answers_held_input_then_one_shutting_down_frame(void **state)
+{
+    (void)state;
+    enum { MAX_OUTPUT = 64, SMALL_PAYLOAD = 100 };
+    struct request_stream s;
+    build_requests(&s, 30, SMALL_PAYLOAD, 0xF4A3E010);
+    const size_t drain_steps[] = {1, 7, SIZE_MAX};
+    for (size_t d = 0; d < sizeof drain_steps / sizeof drain_steps[0]; d++) {
+        struct engine e;
+        struct bytes out = {0};
+        engine_init(&e, SMALL_PAYLOAD, MAX_OUTPUT);
+        /* The whole stream in one feed: most of it is held back, then the server shuts down. */
+        assert_int_equal(conn_feed(&e.c, s.in.at, s.in.len), 0);
+        conn_shut_down(&e.c);
+        conn_shut_down(&e.c);
+        assert_false(conn_wants_input(&e.c));
+        drain(&e.c, &out, drain_steps[d]);
+        assert_true(conn_finished(&e.c));
+        assert_int_equal(e.c.state, CONN_FAILED);
+        assert_true(out.len > s.want.len);
+        assert_memory_equal(out.at, s.want.at, s.want.len);
+        size_t off = s.want.len;
+        expect_error_frame(&out, &off, 0, WIRE_ERR_SHUTTING_DOWN);
+        assert_int_equal(off, out.len);
+        assert_int_equal(e.counters.requests, s.count);
+        assert_int_equal(e.counters.errors[WIRE_ERR_SHUTTING_DOWN], 1);
+        conn_free(&e.c);
+        bytes_free(&out);
+    }
+    bytes_free(&s.in);
+    bytes_free(&s.want);
+}
+
+static void shut_down_framed_mid_frame_sends_only_the_shutting_down_frame(void **state)
+{
+    (void)state;
+    struct engine e;
+    struct bytes out = {0};
+    engine_init(&e, MAX_PAYLOAD, BIG_OUTPUT);
+    const uint8_t partial[] = {0xF5, 0x55, 1, 1, 0, 0};
+    assert_int_equal(conn_feed(&e.c, partial, sizeof partial), 0);
+    conn_shut_down(&e.c);
+    drain(&e.c, &out, SIZE_MAX);
+    size_t off = 0;
+    expect_error_frame(&out, &off, 0, WIRE_ERR_SHUTTING_DOWN);
+    assert_int_equal(off, out.len);
+    assert_true(conn_finished(&e.c));
+    conn_free(&e.c);
+    bytes_free(&out);
+}
+
+static void shut_down_text_flushes_then_finishes_without_an_error(void **state)
+{
+    (void)state;
+    struct engine e;
+    struct bytes out = {0};
+    engine_init(&e, MAX_PAYLOAD, BIG_OUTPUT);
+    assert_int_equal(conn_feed(&e.c, (const uint8_t *)"bye", 3), 0);
+    conn_shut_down(&e.c);
+    assert_false(conn_finished(&e.c));
+    drain(&e.c, &out, 1);
+    assert_int_equal(out.len, 3);
+    assert_memory_equal(out.at, "BYE", 3);
+    assert_true(conn_finished(&e.c));
+    assert_int_equal(e.c.state, CONN_PEER_DONE);
+    conn_free(&e.c);
+    bytes_free(&out);
+}
+
+static void shut_down_idle_connection_is_finished_at_once(void **state)
+{
+    (void)state;
+    struct engine e;
+    engine_init(&e, MAX_PAYLOAD, BIG_OUTPUT);
+    conn_shut_down(&e.c);
+    assert_true(conn_finished(&e.c));
+    assert_int_equal(output_len(&e.c), 0);
+    conn_free(&e.c);
+}
+
+static void shut_down_after_an_error_frame_adds_nothing(void **state)
+{
+    (void)state;
+    struct engine e;
+    struct bytes out = {0};
+    engine_init(&e, MAX_PAYLOAD, BIG_OUTPUT);
+    const uint8_t bad[16] = {0xF5, 0x55, 9, 1};
+    assert_int_equal(conn_feed(&e.c, bad, sizeof bad), 0);
+    conn_shut_down(&e.c);
+    drain(&e.c, &out, SIZE_MAX);
+    size_t off = 0;
+    expect_error_frame(&out, &off, 0, WIRE_ERR_BAD_VERSION);
+    assert_int_equal(off, out.len);
+    assert_int_equal(e.counters.errors[WIRE_ERR_SHUTTING_DOWN], 0);
+    conn_free(&e.c);
+    bytes_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -759,6 +859,11 @@ int main(void)
         cmocka_unit_test(peer_closed_while_input_is_held_answers_it_all_first),
         cmocka_unit_test(peer_closed_mid_frame_finishes_without_a_reply),
         cmocka_unit_test(counters_are_shared_between_engines),
+        cmocka_unit_test(shut_down_framed_answers_held_input_then_one_shutting_down_frame),
+        cmocka_unit_test(shut_down_framed_mid_frame_sends_only_the_shutting_down_frame),
+        cmocka_unit_test(shut_down_text_flushes_then_finishes_without_an_error),
+        cmocka_unit_test(shut_down_idle_connection_is_finished_at_once),
+        cmocka_unit_test(shut_down_after_an_error_frame_adds_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
