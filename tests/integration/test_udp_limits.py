@@ -104,17 +104,19 @@ class UdpLimitsTest(unittest.TestCase):
         self.assertEqual(udp["send_failed"], 0)
 
     def test_loopback_is_exempt_by_default(self):
-        self.start("--udp-rate-per-ip", "50")
+        self.start("--udp-rate-per-ip", "50", "--udp-rate", "50")
         sock = bound_socket("127.0.0.1")
         self.addCleanup(sock.close)
         self.flood(sock, FLOOD)
         udp = self.udp_stats(FLOOD)
         self.assertEqual(drain(sock), FLOOD)
-        self.assertEqual((udp["dropped_rate"], udp["replies"]), (0, FLOOD))
+        self.assertEqual((udp["dropped_rate"], udp["dropped_global_rate"], udp["replies"]),
+                         (0, 0, FLOOD))
 
     def test_global_rate_bounds_all_sources_together(self):
-        # Loopback is exempt from the per-source limit, not from the global one.
-        self.start("--udp-rate", "30")
+        # Loopback is exempt from both budgets unless --udp-rate-loopback; the
+        # per-source one is turned off so that only the global one counts.
+        self.start("--udp-rate", "30", "--udp-rate-loopback", "--udp-rate-per-ip", "0")
         first = bound_socket("127.0.0.5")
         second = bound_socket("127.0.0.6")
         self.addCleanup(first.close)
