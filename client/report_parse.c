@@ -346,6 +346,17 @@ static int parse_root(const json_t *root, struct run_result *r, char *why, size_
     return -EBADMSG;
 }
 
+/*
+ * jansson's error text quotes the bytes near the error, raw: a newline or an
+ * escape sequence from a hostile file would otherwise reach the terminal.
+ */
+static void parse_printable(char *text)
+{
+    for (; *text; text++)
+        if ((unsigned char)*text < 0x20 || (unsigned char)*text >= 0x7f)
+            *text = '?';
+}
+
 int report_parse_json(const char *text, size_t len, struct run_result *r, char *why, size_t why_cap)
 {
     if (len > PARSE_MAX_BYTES) {
@@ -355,6 +366,7 @@ int report_parse_json(const char *text, size_t len, struct run_result *r, char *
     json_error_t error;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
     if (!root) {
+        parse_printable(error.text);
         snprintf(why, why_cap, "not JSON: line %d: %s", error.line, error.text);
         return -EBADMSG;
     }
@@ -389,8 +401,10 @@ int report_read_json(const char *path, struct run_result *r)
     if (!root) {
         if (read_failed)
             fprintf(stderr, "shout: cannot read %s: read error\n", path);
-        else
+        else {
+            parse_printable(error.text);
             fprintf(stderr, "shout: %s: not JSON: line %d: %s\n", path, error.line, error.text);
+        }
         return read_failed ? -EIO : -EBADMSG;
     }
     char why[PARSE_WHY_MAX + 32];
