@@ -362,12 +362,14 @@ static int shout_measure_option(int c, bool is_load, struct measure_options *opt
     case SHOUT_OPT_PROGRESS:
         opt->progress = true;
         return -1;
-    case SHOUT_OPT_STATS_PORT:
-        if (shout_parse_port(optarg) < 0)
+    case SHOUT_OPT_STATS_PORT: {
+        int port = shout_parse_port(optarg);
+        if (port < 0)
             return shout_usage_error("bad stats port '%s': give 1 to 65535", optarg);
-        cfg->stats_port = (uint16_t)shout_parse_port(optarg);
+        cfg->stats_port = (uint16_t)port;
         *stats_given = true;
         return -1;
+    }
     case SHOUT_OPT_NO_STATS:
         opt->server_stats = false;
         return -1;

@@ -111,6 +111,30 @@ def udp_socket(family=socket.AF_INET):
     return sock
 
 
+class UdpPeerMixin:
+    """A connected-by-convention UDP peer of the test: self.sock talks to self.addr."""
+
+    def open_udp_peer(self, port):
+        self.sock = udp_socket()
+        self.addCleanup(self.sock.close)
+        self.addr = ("127.0.0.1", port)
+
+    def exchange(self, datagram):
+        """Send one datagram, return the one reply, which must come from the server."""
+        self.sock.sendto(datagram, self.addr)
+        reply, source = self.sock.recvfrom(1 << 17)
+        self.assertEqual(source, self.addr)
+        return reply
+
+    def assert_no_reply(self, datagram):
+        """Nothing answers datagram within QUIET_TIMEOUT."""
+        self.sock.sendto(datagram, self.addr)
+        self.sock.settimeout(QUIET_TIMEOUT)
+        with self.assertRaises(socket.timeout, msg=f"answered {datagram!r}"):
+            self.sock.recvfrom(1 << 17)
+        self.sock.settimeout(TIMEOUT)
+
+
 def free_port(sock_type):
     """A loopback port that nothing listens on (bound, then released)."""
     with socket.socket(socket.AF_INET, sock_type) as sock:

@@ -5,7 +5,6 @@ and SIGUSR1 dumps the counters while shoutd goes on serving."""
 import json
 import os
 import signal
-import socket
 import time
 import unittest
 

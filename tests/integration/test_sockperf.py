@@ -9,8 +9,8 @@ import struct
 import subprocess
 import unittest
 
-from shoutlib import (QUIET_TIMEOUT, TIMEOUT, connect, have_ipv6_loopback, recv_exact,
-                      recv_until_eof, udp_socket)
+from shoutlib import (connect, have_ipv6_loopback, recv_exact,
+                      recv_until_eof, udp_socket, UdpPeerMixin)
 from test_stats import PortsTestCase
 
 SOCKPERF = shutil.which("sockperf") or ""
@@ -78,27 +78,15 @@ class RealSockperfTest(SockperfCase):
                 self.assertGreater(delta["messages"], delta["replies"])
 
 
-class SockperfFormatUdpTest(SockperfCase):
+class SockperfFormatUdpTest(UdpPeerMixin, SockperfCase):
 
     def setUp(self):
         super().setUp()
-        self.sock = udp_socket()
-        self.addCleanup(self.sock.close)
-        self.addr = ("127.0.0.1", self.sp_port)
-
-    def exchange(self, datagram):
-        self.sock.sendto(datagram, self.addr)
-        reply, source = self.sock.recvfrom(1 << 17)
-        self.assertEqual(source, self.addr)
-        return reply
+        self.open_udp_peer(self.sp_port)
 
     def assert_silent(self, datagram):
         """No answer within QUIET_TIMEOUT; the next good message is answered."""
-        self.sock.sendto(datagram, self.addr)
-        self.sock.settimeout(QUIET_TIMEOUT)
-        with self.assertRaises(socket.timeout, msg=f"answered {datagram!r}"):
-            self.sock.recvfrom(1 << 17)
-        self.sock.settimeout(TIMEOUT)
+        self.assert_no_reply(datagram)
         good = message(7, PING, b"next")
         self.assertEqual(self.exchange(good), expected_reply(good))
 

@@ -1,36 +1,22 @@
 """UDP: one datagram in, at most one datagram out, never longer than the
 datagram that caused it."""
 
-import socket
 import unittest
 
 from shoutlib import (ERR_BAD_VERSION, ERR_LENGTH_MISMATCH, ERR_UNEXPECTED_TYPE, HEADER_LEN,
-                      MAGIC, QUIET_TIMEOUT, TIMEOUT, TYPE_ERROR, TYPE_REPLY, VERSION,
-                      ServerTestCase, encode_frame, parse_error_payload, parse_header,
-                      udp_socket)
+                      MAGIC, TYPE_ERROR, TYPE_REPLY, VERSION,
+                      ServerTestCase, UdpPeerMixin, encode_frame, parse_error_payload, parse_header)
 
 
-class UdpTest(ServerTestCase):
+class UdpTest(UdpPeerMixin, ServerTestCase):
 
     def setUp(self):
         super().setUp()
-        self.sock = udp_socket()
-        self.addCleanup(self.sock.close)
-        self.addr = ("127.0.0.1", self.port)
-
-    def exchange(self, datagram):
-        self.sock.sendto(datagram, self.addr)
-        reply, source = self.sock.recvfrom(1 << 17)
-        self.assertEqual(source, self.addr)
-        return reply
+        self.open_udp_peer(self.port)
 
     def assert_silent(self, datagram):
         """No answer to datagram within QUIET_TIMEOUT, yet the next good one is."""
-        self.sock.sendto(datagram, self.addr)
-        self.sock.settimeout(QUIET_TIMEOUT)
-        with self.assertRaises(socket.timeout, msg=f"answered {datagram!r}"):
-            self.sock.recvfrom(1 << 17)
-        self.sock.settimeout(TIMEOUT)
+        self.assert_no_reply(datagram)
         self.assertEqual(self.exchange(b"after"), b"AFTER")
 
     def assert_error(self, datagram, frame_id, code):
