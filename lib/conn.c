@@ -75,6 +75,7 @@ static int conn_send_reply(struct conn *c, const struct wire_frame *request)
     upper_ascii(out + WIRE_HEADER_LEN, request->payload, request->header.length);
     buf_commit(&c->output, len);
     c->counters->requests++;
+    c->messages++;
     c->counters->bytes_out += len;
     return 0;
 }
@@ -174,6 +175,7 @@ static size_t conn_answer_sockperf(struct conn *c, const uint8_t *in, size_t len
             return len;
         }
         c->counters->sockperf_messages++;
+        c->messages++;
         if (sockperf_wants_reply(&message.header) && conn_send_sockperf_reply(c, &message) != 0) {
             conn_break(c);
             return len;
@@ -231,6 +233,21 @@ void conn_shut_down(struct conn *c)
     c->shutting_down = true;
     conn_peer_closed(c);
     conn_finish_shutdown(c);
+}
+
+bool conn_mid_request(const struct conn *c)
+{
+    switch (c->mode) {
+    case CONN_MODE_UNDECIDED:
+        return true;
+    case CONN_MODE_FRAMED:
+        return wire_decoder_mid_frame(&c->decoder);
+    case CONN_MODE_SOCKPERF:
+        return sockperf_decoder_mid_message(&c->sockperf);
+    case CONN_MODE_TEXT:
+        break;
+    }
+    return false;
 }
 
 bool conn_wants_input(const struct conn *c)

@@ -83,6 +83,7 @@ struct conn {
     struct buf output;  /* replies not yet sent */
     struct buf pending; /* input received but not answered (backpressure) */
     bool shutting_down; /* conn_shut_down was called: no more input, a last error frame */
+    uint64_t messages;  /* framed requests and sockperf messages received whole */
 };
 
 void conn_init(struct conn *c, const struct conn_limits *limits, struct conn_counters *counters);
@@ -109,6 +110,14 @@ void conn_peer_closed(struct conn *c);
  * finish. The caller then closes the way conn_finished says. Idempotent.
  */
 void conn_shut_down(struct conn *c);
+
+/*
+ * Whether a request has begun and not ended: no byte has come yet (the mode
+ * is undecided), or part of a frame or sockperf message is held. Text has
+ * no requests to be in the middle of. This is what a slowloris deadline
+ * watches.
+ */
+bool conn_mid_request(const struct conn *c);
 
 /* Whether the caller should read more input for this connection now. */
 bool conn_wants_input(const struct conn *c);

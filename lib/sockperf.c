@@ -74,6 +74,11 @@ static enum sockperf_status sockperf_fail(struct sockperf_decoder *dec, enum soc
     return SOCKPERF_ERROR;
 }
 
+bool sockperf_decoder_mid_message(const struct sockperf_decoder *dec)
+{
+    return dec->header_len > 0 && dec->error == SOCKPERF_OK;
+}
+
 static void sockperf_next_message(struct sockperf_decoder *dec)
 {
     dec->header_len = 0;

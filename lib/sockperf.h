@@ -111,6 +111,9 @@ enum sockperf_status sockperf_decode(struct sockperf_decoder *dec, const uint8_t
                                      size_t *consumed, struct sockperf_message *message);
 enum sockperf_error sockperf_decoder_error(const struct sockperf_decoder *dec);
 
+/* True when the decoder holds part of a message (a header byte or more). */
+bool sockperf_decoder_mid_message(const struct sockperf_decoder *dec);
+
 enum sockperf_verdict {
     SOCKPERF_REPLY,      /* reply holds the answer, as long as the datagram */
     SOCKPERF_NO_REPLY,   /* a valid message that is not answered */

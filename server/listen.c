@@ -29,7 +29,7 @@ static uint16_t listen_bound_port(int fd)
 }
 
 /* A bound socket, or a negative errno. */
-static int listen_bind(const struct listen_addr *where, int type)
+static int listen_bind(const struct listen_addr *where, int type, int backlog)
 {
     int fd = socket(where->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -44,7 +44,7 @@ static int listen_bind(const struct listen_addr *where, int type)
         goto fail;
     if (bind(fd, (const struct sockaddr *)&where->addr, where->addr_len) != 0)
         goto fail;
-    if (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) != 0)
+    if (type == SOCK_STREAM && listen(fd, backlog) != 0)
         goto fail;
     return fd;
 fail:;
@@ -66,7 +66,7 @@ void listeners_close(struct listeners *ls)
 
 /* Bind every address on port (0: let the kernel choose, on the first TCP socket). */
 static int listeners_try(struct listeners *ls, struct listen_addr *addrs, size_t count,
-                         uint16_t port, bool with_udp, const char **failed)
+                         uint16_t port, bool with_udp, int backlog, const char **failed)
 {
     ls->count = 0;
     for (size_t i = 0; i < count; i++) {
@@ -75,7 +75,7 @@ static int listeners_try(struct listeners *ls, struct listen_addr *addrs, size_t
         ls->tcp_fds[i] = ls->udp_fds[i] = -1;
         ls->count = i + 1;
         listen_set_port(where, port);
-        int fd = listen_bind(where, SOCK_STREAM);
+        int fd = listen_bind(where, SOCK_STREAM, backlog);
         if (fd < 0)
             return fd;
         ls->tcp_fds[i] = fd;
@@ -85,7 +85,7 @@ static int listeners_try(struct listeners *ls, struct listen_addr *addrs, size_t
         }
         if (!with_udp)
             continue;
-        fd = listen_bind(where, SOCK_DGRAM);
+        fd = listen_bind(where, SOCK_DGRAM, 0);
         if (fd < 0)
             return fd;
         ls->udp_fds[i] = fd;
@@ -95,13 +95,13 @@ static int listeners_try(struct listeners *ls, struct listen_addr *addrs, size_t
 }
 
 int listeners_open(struct listeners *ls, struct listen_addr *addrs, size_t count, uint16_t port,
-                   bool with_udp)
+                   bool with_udp, int backlog)
 {
     const char *failed = "";
     int tries = port == 0 ? LISTEN_PORT_TRIES : 1;
     int err = 0;
     for (int i = 0; i < tries; i++) {
-        err = listeners_try(ls, addrs, count, port, with_udp, &failed);
+        err = listeners_try(ls, addrs, count, port, with_udp, backlog, &failed);
         if (err == 0)
             return 0;
         listeners_close(ls);

@@ -11,9 +11,6 @@
 
 #include "options.h"
 
-/* Redis's and nginx's default: the kernel caps it at net.core.somaxconn anyway. */
-#define LISTEN_BACKLOG 511
-
 struct listeners {
     int tcp_fds[OPTIONS_MAX_LISTEN];
     int udp_fds[OPTIONS_MAX_LISTEN];
@@ -22,11 +19,12 @@ struct listeners {
 };
 
 /*
- * Listen on port at addrs[0..count), writing the port into each address.
- * 0, or a negative errno with a message already written to stderr.
+ * Listen on port at addrs[0..count), writing the port into each address;
+ * backlog is listen(2)'s. 0, or a negative errno with a message already
+ * written to stderr.
  */
 int listeners_open(struct listeners *ls, struct listen_addr *addrs, size_t count, uint16_t port,
-                   bool with_udp);
+                   bool with_udp, int backlog);
 void listeners_close(struct listeners *ls);
 
 #endif

@@ -10,6 +10,7 @@
 int loop_init(struct loop *loop)
 {
     loop->stop = false;
+    loop->now_ms = loop_now_ms();
     loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     return loop->epoll_fd < 0 ? -errno : 0;
 }
@@ -51,6 +52,7 @@ int loop_run_once(struct loop *loop, int timeout_ms)
     struct epoll_event events[LOOP_BATCH];
     int ready = epoll_wait(loop->epoll_fd, events, LOOP_BATCH, timeout_ms);
     loop->wakeups++;
+    loop->now_ms = loop_now_ms();
     if (ready < 0)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < ready; i++) {

@@ -25,6 +25,7 @@ struct loop {
     int epoll_fd;
     bool stop;
     uint64_t wakeups; /* epoll_wait returns: a loop that spins shows here */
+    uint64_t now_ms;  /* loop_now_ms() as of the last wakeup: one clock read per batch */
 };
 
 int loop_init(struct loop *loop);

@@ -55,6 +55,22 @@ static const char usage_text[] =
     "                     (default 100000, burst one second's worth; 0: no limit)\n"
     "                     UDP from source port 0, below 1024, or shoutd's own\n"
     "                     port is never answered\n"
+    "  --max-output BYTES queued replies per TCP connection at which shoutd stops\n"
+    "                     reading from it until it drains (default the larger of\n"
+    "                     1M and one whole reply frame; at most 1G)\n"
+    "  --frame-timeout S  close a TCP connection that has sent nothing since it\n"
+    "                     connected, or holds part of a frame, when no frame has\n"
+    "                     completed for S seconds (default 10; 0: off)\n"
+    "  --idle-timeout S   close a TCP connection with nothing in flight when no\n"
+    "                     byte has moved for S seconds (default 60; 0: off)\n"
+    "  --write-timeout S  reset a TCP connection whose queued replies the client\n"
+    "                     has taken none of for S seconds (default 10; 0: off)\n"
+    "  --backlog N        listen backlog of the TCP ports (default 511; the\n"
+    "                     kernel caps it at net.core.somaxconn)\n"
+    "  --user NAME        once every socket is bound, drop root privileges to\n"
+    "                     user NAME (shoutd warns when it runs as root without it)\n"
+    "  --no-sandbox       do not confine shoutd to its seccomp allow-list of\n"
+    "                     system calls after start-up (on by default)\n"
     "  --grace S          on SIGTERM or SIGINT, seconds to answer what was read\n"
     "                     and close every connection (default 5); the rest are\n"
     "                     then cut, and shoutd still exits 0\n"
@@ -156,6 +172,16 @@ static int options_parse_count(const char *text, uint64_t max, uint64_t *value)
     return 0;
 }
 
+/* Whole seconds, 0 (off) to a day. */
+static int options_parse_timeout(const char *text, uint32_t *seconds)
+{
+    uint64_t value;
+    if (options_parse_count(text, OPTIONS_MAX_TIMEOUT_S, &value) != 0)
+        return -EINVAL;
+    *seconds = (uint32_t)value;
+    return 0;
+}
+
 enum options_result options_parse(struct options *opts, int argc, char **argv)
 {
     enum {
@@ -174,6 +200,13 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         OPT_MAX_CONNS,
         OPT_MAX_CONNS_PER_IP,
         OPT_GRACE,
+        OPT_MAX_OUTPUT,
+        OPT_FRAME_TIMEOUT,
+        OPT_IDLE_TIMEOUT,
+        OPT_WRITE_TIMEOUT,
+        OPT_BACKLOG,
+        OPT_USER,
+        OPT_NO_SANDBOX,
         OPT_HELP,
         OPT_VERSION
     };
@@ -193,6 +226,13 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
         {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
         {"grace", required_argument, NULL, OPT_GRACE},
+        {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
+        {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
+        {"backlog", required_argument, NULL, OPT_BACKLOG},
+        {"user", required_argument, NULL, OPT_USER},
+        {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -206,6 +246,11 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         .udp_rate_per_ip = OPTIONS_DEFAULT_UDP_RATE_PER_IP,
         .udp_rate = OPTIONS_DEFAULT_UDP_RATE,
         .max_conns = OPTIONS_DEFAULT_MAX_CONNS,
+        .frame_timeout_s = OPTIONS_DEFAULT_FRAME_TIMEOUT_S,
+        .idle_timeout_s = OPTIONS_DEFAULT_IDLE_TIMEOUT_S,
+        .write_timeout_s = OPTIONS_DEFAULT_WRITE_TIMEOUT_S,
+        .backlog = OPTIONS_DEFAULT_BACKLOG,
+        .sandbox = true,
     };
     bool max_conns_per_ip_given = false;
     bool stats_port_given = false;
@@ -291,6 +336,39 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
             if (options_parse_count(optarg, OPTIONS_MAX_GRACE_S, &value) != 0)
                 return options_usage_error("--grace needs seconds from 0 to 3600", optarg);
             opts->grace_s = (uint32_t)value;
+            break;
+        case OPT_MAX_OUTPUT:
+            if (options_parse_size(optarg, OPTIONS_MAX_MAX_OUTPUT, &value) != 0 || value == 0)
+                return options_usage_error("--max-output needs a size from 1 to 1G", optarg);
+            opts->max_output = (uint32_t)value;
+            break;
+        case OPT_FRAME_TIMEOUT:
+            if (options_parse_timeout(optarg, &opts->frame_timeout_s) != 0)
+                return options_usage_error("--frame-timeout needs whole seconds from 0 to 86400",
+                                           optarg);
+            break;
+        case OPT_IDLE_TIMEOUT:
+            if (options_parse_timeout(optarg, &opts->idle_timeout_s) != 0)
+                return options_usage_error("--idle-timeout needs whole seconds from 0 to 86400",
+                                           optarg);
+            break;
+        case OPT_WRITE_TIMEOUT:
+            if (options_parse_timeout(optarg, &opts->write_timeout_s) != 0)
+                return options_usage_error("--write-timeout needs whole seconds from 0 to 86400",
+                                           optarg);
+            break;
+        case OPT_BACKLOG:
+            if (options_parse_count(optarg, OPTIONS_MAX_BACKLOG, &value) != 0 || value == 0)
+                return options_usage_error("--backlog needs a count from 1 to 65535", optarg);
+            opts->backlog = (int)value;
+            break;
+        case OPT_USER:
+            if (optarg[0] == '\0' || strlen(optarg) >= sizeof opts->user)
+                return options_usage_error("--user needs a user name (at most 63 bytes)", optarg);
+            memcpy(opts->user, optarg, strlen(optarg) + 1);
+            break;
+        case OPT_NO_SANDBOX:
+            opts->sandbox = false;
             break;
         case 'h':
         case OPT_HELP:

@@ -28,6 +28,18 @@
 /* Redis's maxclients: far above what one shoutd needs, far below the descriptors it may get. */
 #define OPTIONS_DEFAULT_MAX_CONNS 10000
 #define OPTIONS_MAX_MAX_CONNS     10000000
+/* HAProxy's advised `timeout http-request`: ample for any real client to finish a frame. */
+#define OPTIONS_DEFAULT_FRAME_TIMEOUT_S 10
+/* nginx keepalive's scale: a client between requests may think a while. */
+#define OPTIONS_DEFAULT_IDLE_TIMEOUT_S 60
+/* nginx `send_timeout`, shorter: a reader that takes nothing for 10 s is not reading. */
+#define OPTIONS_DEFAULT_WRITE_TIMEOUT_S 10
+#define OPTIONS_MAX_TIMEOUT_S           86400
+/* Redis and nginx: the kernel caps it further at net.core.somaxconn. */
+#define OPTIONS_DEFAULT_BACKLOG 511
+#define OPTIONS_MAX_BACKLOG     65535
+/* Queued replies per connection: past 1 GiB one slow reader could take the host. */
+#define OPTIONS_MAX_MAX_OUTPUT (1024 * 1024 * 1024)
 
 struct listen_addr {
     struct sockaddr_storage addr; /* port filled in once known */
@@ -54,6 +66,14 @@ struct options {
     /* Open TCP connections, all sources together; and per source address (0: no limit). */
     uint32_t max_conns;
     uint32_t max_conns_per_ip;
+    /* Deadlines in seconds (0: off): see stream.c for what each one watches. */
+    uint32_t frame_timeout_s;
+    uint32_t idle_timeout_s;
+    uint32_t write_timeout_s;
+    uint32_t max_output; /* queued reply bytes per connection at which reading stops; 0: default */
+    int backlog;         /* listen(2)'s backlog for the TCP listeners */
+    char user[64];       /* --user: drop to this user after binding; empty: stay */
+    bool sandbox;        /* apply the seccomp allow-list after start-up (--no-sandbox: off) */
 };
 
 enum options_result {

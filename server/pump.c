@@ -15,15 +15,15 @@ static size_t pump_read_len(const struct pump *p)
     return p->scratch_len < CONN_FEED_MAX ? p->scratch_len : CONN_FEED_MAX;
 }
 
-/* Read once, if the engine wants input; -1 on a socket error. */
-static int pump_read(const struct pump *p)
+/* Read once, if the engine wants input: the bytes read, or -1 on a socket error. */
+static ssize_t pump_read(const struct pump *p)
 {
     if (!conn_wants_input(p->engine))
         return 0;
     ssize_t n = p->io->recv(p->fd, p->scratch, pump_read_len(p), 0);
     if (n > 0) {
         conn_feed(p->engine, p->scratch, (size_t)n);
-        return 0;
+        return n;
     }
     if (n == 0) {
         conn_peer_closed(p->engine);
@@ -32,20 +32,25 @@ static int pump_read(const struct pump *p)
     return pump_try_later() ? 0 : -1;
 }
 
-/* Send queued output until the socket is full or nothing is left; -1 on a socket error. */
-static int pump_write(const struct pump *p)
+/*
+ * Send queued output until the socket is full or nothing is left: the bytes
+ * sent, or -1 on a socket error.
+ */
+static ssize_t pump_write(const struct pump *p)
 {
+    ssize_t sent = 0;
     for (;;) {
         size_t len;
         const uint8_t *out = conn_output(p->engine, &len);
         if (len == 0)
-            return 0;
+            return sent;
         /* MSG_NOSIGNAL: a peer that went away is EPIPE here, never a SIGPIPE. */
         ssize_t n = p->io->send(p->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0)
-            return pump_try_later() ? 0 : -1;
+            return pump_try_later() ? sent : -1;
         /* A short write leaves the rest queued; sending may let the engine answer held input. */
         conn_output_sent(p->engine, (size_t)n);
+        sent += n;
     }
 }
 
@@ -76,11 +81,16 @@ static struct pump_outcome pump_settle(const struct pump *p)
 
 struct pump_outcome pump_serve(const struct pump *p, bool readable)
 {
-    if (readable && pump_read(p) != 0)
+    ssize_t read = readable ? pump_read(p) : 0;
+    if (read < 0)
         return (struct pump_outcome){.next = PUMP_RESET};
-    if (pump_write(p) != 0)
+    ssize_t sent = pump_write(p);
+    if (sent < 0)
         return (struct pump_outcome){.next = PUMP_RESET};
-    return pump_settle(p);
+    struct pump_outcome outcome = pump_settle(p);
+    outcome.bytes_read = (size_t)read;
+    outcome.bytes_sent = (size_t)sent;
+    return outcome;
 }
 
 enum pump_next pump_discard(const struct pump *p)

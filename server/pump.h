@@ -49,8 +49,10 @@ enum pump_next {
 
 struct pump_outcome {
     enum pump_next next;
-    bool want_read;  /* PUMP_WAIT: the engine wants input */
-    bool want_write; /* PUMP_WAIT: output is queued */
+    bool want_read;    /* PUMP_WAIT: the engine wants input */
+    bool want_write;   /* PUMP_WAIT: output is queued */
+    size_t bytes_read; /* this round: what the deadlines call progress */
+    size_t bytes_sent;
 };
 
 /*

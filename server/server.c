@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,12 +17,14 @@
 
 void server_init(struct server *server)
 {
+    const struct options *opts = &server->opts;
+    /* Room for at least one whole reply, and never less than 1 MiB. */
+    size_t default_max_output = opts->max_frame + WIRE_HEADER_LEN > 1024 * 1024
+                                    ? opts->max_frame + WIRE_HEADER_LEN
+                                    : 1024 * 1024;
     server->limits = (struct conn_limits){
-        .max_payload = server->opts.max_frame,
-        /* Room for at least one whole reply, and never less than 1 MiB. */
-        .max_output = server->opts.max_frame + WIRE_HEADER_LEN > 1024 * 1024
-                          ? server->opts.max_frame + WIRE_HEADER_LEN
-                          : 1024 * 1024,
+        .max_payload = opts->max_frame,
+        .max_output = opts->max_output != 0 ? opts->max_output : default_max_output,
     };
     server->io = &sockio_system;
 }
@@ -139,8 +142,8 @@ static int server_watch_set(struct server *server, const struct listeners *ls,
 static int server_listen(struct server *server)
 {
     struct options *opts = &server->opts;
-    int err =
-        listeners_open(&server->listeners, opts->listen, opts->listen_count, opts->port, true);
+    int err = listeners_open(&server->listeners, opts->listen, opts->listen_count, opts->port, true,
+                             opts->backlog);
     if (err != 0)
         return err;
     err = server_watch_set(server, &server->listeners, opts->listen, server->tcp_sources,
@@ -148,7 +151,7 @@ static int server_listen(struct server *server)
                            "listening");
     if (err == 0 && opts->sockperf_enabled) {
         err = listeners_open(&server->sockperf_listeners, opts->listen, opts->listen_count,
-                             opts->sockperf_port, true);
+                             opts->sockperf_port, true, opts->backlog);
         if (err != 0)
             return err;
         err = server_watch_set(server, &server->sockperf_listeners, opts->listen,
@@ -157,8 +160,9 @@ static int server_listen(struct server *server)
                                "sockperf format");
     }
     if (err == 0 && opts->stats_enabled) {
+        /* The stats port answers at once and closes: a short queue is plenty. */
         err = listeners_open(&server->stats_listener, &opts->stats_listen, 1, opts->stats_port,
-                             false);
+                             false, 64);
         if (err != 0)
             return err;
         err = server_watch_set(server, &server->stats_listener, &opts->stats_listen,
@@ -217,11 +221,40 @@ int server_run(struct server *server)
     return 0;
 }
 
+/*
+ * Every connection is a descriptor: raise the soft limit to the hard one
+ * (the only raise that needs no privilege), so that --max-conns, not a
+ * distribution's default of 1024, decides how many are served. Short of
+ * descriptors anyway, say so: the connections past them are refused and
+ * counted (refused_no_fds), not lost.
+ */
+static void server_raise_fd_limit(const struct options *opts)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlim_t was = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+            limit.rlim_cur = was;
+    }
+    /* The listeners, the stats port, epoll, the signalfd, the spare, stdio: a few dozen. */
+    rlim_t needed = (rlim_t)opts->max_conns + 64;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed)
+        fprintf(stderr,
+                "shoutd: warning: %llu descriptors (RLIMIT_NOFILE hard limit) is short of the "
+                "%llu that --max-conns %u needs; connections past it are refused\n",
+                (unsigned long long)limit.rlim_cur, (unsigned long long)needed, opts->max_conns);
+}
+
 int server_start(struct server *server)
 {
+    server_raise_fd_limit(&server->opts);
     clock_gettime(CLOCK_MONOTONIC, &server->started);
     list_init(&server->streams);
-    list_init(&server->lingering);
+    for (size_t i = 0; i < SERVER_DEADLINES; i++)
+        list_init(&server->deadlines[i]);
     server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     fprintf(stderr, "shoutd %s starting (max frame %u bytes)\n", SHOUT_VERSION,
             server->opts.max_frame);

@@ -36,6 +36,9 @@ struct server_stats {
     uint64_t refused_no_fds;  /* connections turned away on EMFILE/ENFILE */
     uint64_t resets;          /* connections closed on a socket error */
     uint64_t lingers_expired; /* lingering closes cut off by their deadline */
+    uint64_t timeouts_frame;  /* closed by --frame-timeout (slowloris) */
+    uint64_t timeouts_idle;   /* closed by --idle-timeout */
+    uint64_t timeouts_write;  /* reset by --write-timeout (a client that does not read) */
     uint64_t shutdown_clean;  /* connections closed during shutdown, before --grace ran out */
     uint64_t shutdown_cut;    /* connections still open when --grace ran out, closed anyway */
     uint64_t udp_datagrams;
@@ -64,6 +67,21 @@ struct server_conn_table {
     uint64_t seed; /* 0 until the first accept */
     uint32_t open; /* every open connection, lingering ones included */
     uint32_t per_slot[SERVER_CONN_SLOTS];
+};
+
+/*
+ * The deadlines a TCP connection can be under; it is under one at a time
+ * (stream.c says which). Each kind has one fixed timeout, so a list of the
+ * connections under it, appended as deadlines are set, is in deadline
+ * order: setting, moving and expiring a deadline are O(1), and nothing
+ * ever scans the connections.
+ */
+enum server_deadline {
+    SERVER_DEADLINE_FRAME,  /* --frame-timeout: a request begun, or none yet since accept */
+    SERVER_DEADLINE_IDLE,   /* --idle-timeout: nothing in flight */
+    SERVER_DEADLINE_WRITE,  /* --write-timeout: replies queued, the socket full */
+    SERVER_DEADLINE_LINGER, /* lingering close: 2 s (STREAM_LINGER_MS), or --grace's end */
+    SERVER_DEADLINES,
 };
 
 /* Per-source UDP buckets: 16384 slots, ~640 KiB, a fixed cost whatever the sources. */
@@ -100,7 +118,7 @@ struct server {
     bool draining;              /* SIGTERM/SIGINT: finishing connections, accepting none */
     uint64_t grace_deadline_ms; /* when draining: loop_now_ms() at which the rest are cut */
     struct list_node streams;   /* every open connection, for shutdown */
-    struct list_node lingering; /* closing connections, soonest deadline first */
+    struct list_node deadlines[SERVER_DEADLINES]; /* each kind's connections, soonest first */
     uint8_t read_buf[CONN_FEED_MAX];
 };
 

@@ -68,17 +68,21 @@ void stats_sample_process(const struct server *server, struct stats_process *pro
         process->cpu = -1;
 }
 
-static void stats_put_tcp(struct stats_json *json, const struct server_stats *st,
-                          const struct conn_counters *c)
+static void stats_put_tcp(struct stats_json *json, const struct server *server)
 {
+    const struct server_stats *st = &server->stats;
+    const struct conn_counters *c = &server->counters;
     stats_put(json,
-              "\"tcp\":{\"accepted\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"resets\":%" PRIu64
-              ",\"refused_no_fds\":%" PRIu64 ",\"refused_max_conns\":%" PRIu64
-              ",\"refused_per_ip\":%" PRIu64 ",\"lingers_expired\":%" PRIu64
-              ",\"requests\":%" PRIu64 ",\"text_bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64
-              ",\"bytes_out\":%" PRIu64 ",\"bytes_discarded\":%" PRIu64 "},",
-              st->accepted, st->closed, st->resets, st->refused_no_fds, st->refused_max_conns,
-              st->refused_per_ip, st->lingers_expired, c->requests, c->text_bytes, c->bytes_in,
+              "\"tcp\":{\"open\":%" PRIu32 ",\"accepted\":%" PRIu64 ",\"closed\":%" PRIu64
+              ",\"resets\":%" PRIu64 ",\"refused_no_fds\":%" PRIu64
+              ",\"refused_max_conns\":%" PRIu64 ",\"refused_per_ip\":%" PRIu64
+              ",\"lingers_expired\":%" PRIu64 ",\"timeouts_frame\":%" PRIu64
+              ",\"timeouts_idle\":%" PRIu64 ",\"timeouts_write\":%" PRIu64 ",\"requests\":%" PRIu64
+              ",\"text_bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+              ",\"bytes_discarded\":%" PRIu64 "},",
+              server->conns.open, st->accepted, st->closed, st->resets, st->refused_no_fds,
+              st->refused_max_conns, st->refused_per_ip, st->lingers_expired, st->timeouts_frame,
+              st->timeouts_idle, st->timeouts_write, c->requests, c->text_bytes, c->bytes_in,
               c->bytes_out, c->bytes_discarded);
 }
 
@@ -120,7 +124,7 @@ size_t stats_format(const struct server *server, const struct stats_process *pro
               "\"rusage\":{\"user_s\":%.6f,\"system_s\":%.6f},\"loop_wakeups\":%" PRIu64 ",",
               SHOUT_VERSION, process->pid, process->uptime_s, process->cpu, process->pinned_cpu,
               process->user_s, process->system_s, server->loop.wakeups);
-    stats_put_tcp(&json, &server->stats, c);
+    stats_put_tcp(&json, server);
     stats_put_udp(&json, &server->stats);
     stats_put(&json,
               "\"sockperf\":{\"messages\":%" PRIu64 ",\"replies\":%" PRIu64

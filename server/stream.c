@@ -25,11 +25,49 @@ struct stream {
     struct server *server;
     struct conn engine;
     enum stream_phase phase;
+    enum server_deadline under; /* the deadline it is under, if deadline is linked */
     uint64_t deadline_ms;
+    uint64_t messages_seen;    /* engine.messages when the frame deadline was last set */
     struct list_node all;      /* in server->streams */
-    struct list_node deadline; /* in server->lingering while lingering */
+    struct list_node deadline; /* in server->deadlines[under], or alone: no deadline */
     uint32_t source_slot;      /* its source's slot in server->conns */
 };
+
+/* Each kind of deadline's one timeout, in ms; 0: that kind is off. */
+static uint64_t stream_timeout_ms(const struct server *server, enum server_deadline kind)
+{
+    const struct options *opts = &server->opts;
+    switch (kind) {
+    case SERVER_DEADLINE_FRAME:
+        return (uint64_t)opts->frame_timeout_s * 1000;
+    case SERVER_DEADLINE_IDLE:
+        return (uint64_t)opts->idle_timeout_s * 1000;
+    case SERVER_DEADLINE_WRITE:
+        return (uint64_t)opts->write_timeout_s * 1000;
+    case SERVER_DEADLINE_LINGER:
+    case SERVER_DEADLINES:
+        break;
+    }
+    return STREAM_LINGER_MS;
+}
+
+/*
+ * Put s under a deadline of this kind, starting now: to the back of its
+ * list, which stays in deadline order because every entry has the same
+ * timeout. (Draining, server_run cuts whatever is left when --grace ends,
+ * whatever its deadline.)
+ */
+static void stream_set_deadline(struct stream *s, enum server_deadline kind)
+{
+    struct server *server = s->server;
+    list_remove(&s->deadline);
+    s->under = kind;
+    uint64_t timeout_ms = stream_timeout_ms(server, kind);
+    if (timeout_ms == 0)
+        return;
+    s->deadline_ms = server->loop.now_ms + timeout_ms;
+    list_append(&server->deadlines[kind], &s->deadline);
+}
 
 static void stream_close(struct stream *s)
 {
@@ -61,15 +99,39 @@ static void stream_reset(struct stream *s)
  */
 static void stream_start_linger(struct stream *s)
 {
-    struct server *server = s->server;
     s->phase = STREAM_LINGERING;
-    s->deadline_ms = loop_now_ms() + STREAM_LINGER_MS;
-    /* Draining, nothing may outlive --grace; min() keeps the list in deadline order. */
-    if (server->draining && s->deadline_ms > server->grace_deadline_ms)
-        s->deadline_ms = server->grace_deadline_ms;
-    list_append(&server->lingering, &s->deadline);
-    if (loop_set_events(&server->loop, &s->source, EPOLLIN) != 0)
+    stream_set_deadline(s, SERVER_DEADLINE_LINGER);
+    if (loop_set_events(&s->server->loop, &s->source, EPOLLIN) != 0)
         stream_reset(s);
+}
+
+/*
+ * After a round, the one deadline a serving connection is under, and
+ * whether the round was progress that restarts it:
+ * - replies queued and the socket full: the write deadline, restarted by
+ *   every byte the client takes (nginx's send_timeout);
+ * - a request begun, or none yet since accept: the frame deadline,
+ *   restarted only when a request completes, so that dribbling a byte at a
+ *   time does not keep a slowloris alive;
+ * - otherwise nothing is in flight: the idle deadline, restarted by any
+ *   byte read or sent.
+ * A connection that moves from one kind to another starts the new one
+ * afresh.
+ */
+static void stream_update_deadline(struct stream *s, const struct pump_outcome *outcome)
+{
+    enum server_deadline kind = SERVER_DEADLINE_IDLE;
+    bool progress = outcome->bytes_read > 0 || outcome->bytes_sent > 0;
+    if (outcome->want_write) {
+        kind = SERVER_DEADLINE_WRITE;
+        progress = outcome->bytes_sent > 0;
+    } else if (conn_mid_request(&s->engine)) {
+        kind = SERVER_DEADLINE_FRAME;
+        progress = s->engine.messages != s->messages_seen;
+    }
+    s->messages_seen = s->engine.messages;
+    if (kind != s->under || progress)
+        stream_set_deadline(s, kind);
 }
 
 /* Ask epoll for what the engine needs next. */
@@ -100,6 +162,7 @@ static void stream_settle(struct stream *s, const struct pump_outcome *outcome)
 {
     switch (outcome->next) {
     case PUMP_WAIT:
+        stream_update_deadline(s, outcome);
         stream_wait(s, outcome);
         return;
     case PUMP_LINGER:
@@ -156,6 +219,8 @@ static void stream_open(struct server *server, int fd, enum conn_mode mode, uint
     s->phase = STREAM_SERVING;
     conn_init_mode(&s->engine, &server->limits, &server->counters, mode);
     list_init(&s->deadline);
+    /* Counted from accept: a connection that never sends is a slowloris too. */
+    stream_set_deadline(s, SERVER_DEADLINE_FRAME);
     list_append(&server->streams, &s->all);
     server->stats.accepted++;
     if (loop_add(&server->loop, &s->source, EPOLLIN) != 0)
@@ -273,18 +338,53 @@ void stream_on_sockperf_listener_ready(struct loop_source *listener, uint32_t ev
     stream_accept(listener->owner, listener->fd, CONN_MODE_SOCKPERF);
 }
 
+/*
+ * A deadline passed. Frame and idle: a plain close (nothing is in flight
+ * that the peer is owed). Write: the peer is not reading, so what is queued
+ * will not be read either; an abortive close (RST) frees the kernel's send
+ * buffer at once instead of keeping it until TCP gives up.
+ */
+static void stream_expire_one(struct stream *s)
+{
+    struct server_stats *stats = &s->server->stats;
+    static const struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
+    switch (s->under) {
+    case SERVER_DEADLINE_FRAME:
+        stats->timeouts_frame++;
+        break;
+    case SERVER_DEADLINE_IDLE:
+        stats->timeouts_idle++;
+        break;
+    case SERVER_DEADLINE_WRITE:
+        stats->timeouts_write++;
+        setsockopt(s->source.fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+        break;
+    case SERVER_DEADLINE_LINGER:
+    case SERVER_DEADLINES:
+        stats->lingers_expired++;
+        break;
+    }
+    stream_close(s);
+}
+
 int stream_expire(struct server *server, uint64_t now_ms)
 {
-    while (!list_empty(&server->lingering)) {
-        struct stream *s = LIST_ENTRY(server->lingering.next, struct stream, deadline);
-        if (s->deadline_ms > now_ms) {
-            uint64_t wait_ms = s->deadline_ms - now_ms;
-            return wait_ms > 60000 ? 60000 : (int)wait_ms;
+    uint64_t wait_ms = UINT64_MAX;
+    for (size_t kind = 0; kind < SERVER_DEADLINES; kind++) {
+        struct list_node *list = &server->deadlines[kind];
+        while (!list_empty(list)) {
+            struct stream *s = LIST_ENTRY(list->next, struct stream, deadline);
+            if (s->deadline_ms > now_ms) {
+                if (s->deadline_ms - now_ms < wait_ms)
+                    wait_ms = s->deadline_ms - now_ms;
+                break;
+            }
+            stream_expire_one(s);
         }
-        server->stats.lingers_expired++;
-        stream_close(s);
     }
-    return -1;
+    if (wait_ms == UINT64_MAX)
+        return -1;
+    return wait_ms > 60000 ? 60000 : (int)wait_ms;
 }
 
 /*

@@ -14,6 +14,16 @@ BAD_OPTIONS = (
     ("--max-frame", "-5"),
     ("--listen", "not-an-address"),
     ("--listen", "256.0.0.1"),
+    ("--max-output", "0"),
+    ("--max-output", "2G"),
+    ("--frame-timeout", "-1"),
+    ("--frame-timeout", "1.5"),
+    ("--idle-timeout", "86401"),
+    ("--write-timeout", "10s"),
+    ("--backlog", "0"),
+    ("--backlog", "65536"),
+    ("--user", ""),
+    ("--user", "x" * 64),
     ("--no-such-option",),
     ("stray-argument",),
 )
@@ -32,7 +42,12 @@ class OptionsTest(unittest.TestCase):
     def test_help_exits_0_and_mentions_every_option(self):
         result = run_program(SHOUTD, "--help")
         self.assertEqual(result.returncode, 0, result.stderr)
-        for option in (b"--listen", b"--port", b"--max-frame", b"--help", b"--version"):
+        for option in (b"--listen", b"--port", b"--max-frame", b"--stats-port",
+                       b"--stats-listen", b"--no-stats", b"--sockperf-port", b"--cpu",
+                       b"--udp-rate-per-ip", b"--udp-rate-burst", b"--udp-rate-loopback",
+                       b"--udp-rate", b"--max-conns", b"--max-conns-per-ip", b"--max-output",
+                       b"--frame-timeout", b"--idle-timeout", b"--write-timeout", b"--backlog",
+                       b"--user", b"--no-sandbox", b"--grace", b"--help", b"--version"):
             self.assertIn(option, result.stdout)
 
     def test_version_exits_0_and_prints_a_version(self):

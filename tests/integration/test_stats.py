@@ -18,8 +18,9 @@ TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wa
             "udp", "sockperf", "shutdown", "errors"]
 SECTION_KEYS = {
     "rusage": ["user_s", "system_s"],
-    "tcp": ["accepted", "closed", "resets", "refused_no_fds", "refused_max_conns",
-            "refused_per_ip", "lingers_expired", "requests", "text_bytes", "bytes_in", "bytes_out",
+    "tcp": ["open", "accepted", "closed", "resets", "refused_no_fds", "refused_max_conns",
+            "refused_per_ip", "lingers_expired", "timeouts_frame", "timeouts_idle",
+            "timeouts_write", "requests", "text_bytes", "bytes_in", "bytes_out",
             "bytes_discarded"],
     "udp": ["datagrams", "replies", "bytes_in", "bytes_out", "dropped_empty", "dropped_short",
             "dropped_source_port", "dropped_rate", "dropped_global_rate", "error_replies",

@@ -834,6 +834,51 @@ static void shut_down_after_an_error_frame_adds_nothing(void **state)
     bytes_free(&out);
 }
 
+/* What --frame-timeout watches: a request begun and not ended, or none yet. */
+static void mid_request_follows_frames_and_never_text(void **state)
+{
+    (void)state;
+    struct engine e;
+    engine_init(&e, MAX_PAYLOAD, BIG_OUTPUT);
+    assert_true(conn_mid_request(&e.c)); /* nothing yet since accept */
+    uint8_t frame[WIRE_HEADER_LEN + 3];
+    struct wire_header header = {
+        .version = WIRE_VERSION, .type = WIRE_TYPE_REQUEST, .length = 3, .id = 9};
+    wire_encode_header(frame, &header);
+    memcpy(frame + WIRE_HEADER_LEN, "abc", 3);
+    for (size_t i = 0; i < sizeof frame; i++) {
+        assert_int_equal(conn_feed(&e.c, frame + i, 1), 0);
+        assert_int_equal(e.c.messages, i + 1 == sizeof frame ? 1 : 0);
+        /* Mid-frame after every byte but the last. */
+        assert_int_equal(conn_mid_request(&e.c), i + 1 < sizeof frame);
+    }
+    conn_free(&e.c);
+
+    engine_init(&e, MAX_PAYLOAD, BIG_OUTPUT);
+    assert_int_equal(conn_feed(&e.c, (const uint8_t *)"h", 1), 0);
+    assert_false(conn_mid_request(&e.c)); /* text has no requests to be inside */
+    assert_int_equal(e.c.messages, 0);
+    conn_free(&e.c);
+}
+
+static void mid_request_follows_sockperf_messages(void **state)
+{
+    (void)state;
+    struct engine e;
+    memset(&e.counters, 0, sizeof e.counters);
+    struct conn_limits limits = {.max_payload = MAX_PAYLOAD, .max_output = BIG_OUTPUT};
+    conn_init_mode(&e.c, &limits, &e.counters, CONN_MODE_SOCKPERF);
+    assert_false(conn_mid_request(&e.c));
+    /* A 16-byte message: 14-byte header (seq, flags, length), 2 payload bytes. */
+    uint8_t message[16] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 3, 0, 0, 0, 16, 'h', 'i'};
+    assert_int_equal(conn_feed(&e.c, message, 5), 0);
+    assert_true(conn_mid_request(&e.c));
+    assert_int_equal(conn_feed(&e.c, message + 5, 11), 0);
+    assert_false(conn_mid_request(&e.c));
+    assert_int_equal(e.c.messages, 1);
+    conn_free(&e.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -864,6 +909,8 @@ int main(void)
         cmocka_unit_test(shut_down_text_flushes_then_finishes_without_an_error),
         cmocka_unit_test(shut_down_idle_connection_is_finished_at_once),
         cmocka_unit_test(shut_down_after_an_error_frame_adds_nothing),
+        cmocka_unit_test(mid_request_follows_frames_and_never_text),
+        cmocka_unit_test(mid_request_follows_sockperf_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
