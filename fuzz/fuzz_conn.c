@@ -80,6 +80,7 @@ struct fuzz_kernel {
     size_t stream_len;
     size_t delivered; /* stream bytes recv has handed out */
     size_t fed;       /* of those, the ones read while serving (what the model gets) */
+    size_t received;  /* bytes recv returned (an early EOF skips bytes without returning them) */
     bool serving;     /* not yet lingering */
     bool peer_eof;    /* recv said EOF */
     bool reset;       /* a call failed with ECONNRESET or ENOTCONN */
@@ -169,6 +170,7 @@ static ssize_t fuzz_recv(int fd, void *buf, size_t len, int flags)
     }
     memcpy(buf, kernel.stream + kernel.delivered, n);
     kernel.delivered += n;
+    kernel.received += n;
     if (kernel.serving)
         kernel.fed = kernel.delivered;
     FUZZ_TRACE("  recv: %zu bytes\n", n);
@@ -354,11 +356,18 @@ static enum fuzz_end fuzz_drive(struct conn *engine, size_t step_cap)
         /* A peer's EOF is reported (EPOLLHUP-like) whatever the interest. */
         bool readable = outcome.want_read || kernel.peer_eof;
         FUZZ_TRACE("step %zu: serve (read %d, write %d)\n", step, readable, outcome.want_write);
+        size_t received_before = kernel.received, sent_before = kernel.sent_len;
         outcome = pump_serve(&pump, readable);
         fuzz_check_limits(engine);
         switch (outcome.next) {
         case PUMP_WAIT:
             fuzz_check_feed_edges(engine);
+            /* The deadlines take these as progress: they must be what moved. */
+            FUZZ_CHECK(outcome.bytes_read == kernel.received - received_before &&
+                           outcome.bytes_sent == kernel.sent_len - sent_before,
+                       "the round says read %zu, sent %zu; the kernel moved %zu, %zu",
+                       outcome.bytes_read, outcome.bytes_sent, kernel.received - received_before,
+                       kernel.sent_len - sent_before);
             break;
         case PUMP_LINGER:
             FUZZ_CHECK(kernel.shut_wr, "lingering without shutdown(SHUT_WR)");
