@@ -243,7 +243,8 @@ bool conn_mid_request(const struct conn *c)
     case CONN_MODE_FRAMED:
         return wire_decoder_mid_frame(&c->decoder);
     case CONN_MODE_SOCKPERF:
-        return sockperf_decoder_mid_message(&c->sockperf);
+        /* Its mode is set at accept: waiting for the first message counts too. */
+        return c->messages == 0 || sockperf_decoder_mid_message(&c->sockperf);
     case CONN_MODE_TEXT:
         break;
     }

@@ -112,9 +112,10 @@ void conn_peer_closed(struct conn *c);
 void conn_shut_down(struct conn *c);
 
 /*
- * Whether a request has begun and not ended: no byte has come yet (the mode
- * is undecided), or part of a frame or sockperf message is held. Text has
- * no requests to be in the middle of. This is what a slowloris deadline
+ * Whether a request has begun and not ended, or the first has not come:
+ * no byte yet (the mode is undecided, or a sockperf connection has had no
+ * message), or part of a frame or sockperf message is held. Text has no
+ * requests to be in the middle of. This is what a slowloris deadline
  * watches.
  */
 bool conn_mid_request(const struct conn *c);

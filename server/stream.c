@@ -115,17 +115,19 @@ static void stream_start_linger(struct stream *s)
  *   time does not keep a slowloris alive;
  * - otherwise nothing is in flight: the idle deadline, restarted by any
  *   byte read or sent.
- * A connection that moves from one kind to another starts the new one
- * afresh.
+ * A kind turned off (timeout 0) gives way to the next, so that the idle
+ * deadline still watches a connection nothing else does. A connection that
+ * moves from one kind to another starts the new one afresh.
  */
 static void stream_update_deadline(struct stream *s, const struct pump_outcome *outcome)
 {
+    const struct options *opts = &s->server->opts;
     enum server_deadline kind = SERVER_DEADLINE_IDLE;
     bool progress = outcome->bytes_read > 0 || outcome->bytes_sent > 0;
-    if (outcome->want_write) {
+    if (outcome->want_write && opts->write_timeout_s != 0) {
         kind = SERVER_DEADLINE_WRITE;
         progress = outcome->bytes_sent > 0;
-    } else if (conn_mid_request(&s->engine)) {
+    } else if (conn_mid_request(&s->engine) && opts->frame_timeout_s != 0) {
         kind = SERVER_DEADLINE_FRAME;
         progress = s->engine.messages != s->messages_seen;
     }
@@ -220,7 +222,8 @@ static void stream_open(struct server *server, int fd, enum conn_mode mode, uint
     conn_init_mode(&s->engine, &server->limits, &server->counters, mode);
     list_init(&s->deadline);
     /* Counted from accept: a connection that never sends is a slowloris too. */
-    stream_set_deadline(s, SERVER_DEADLINE_FRAME);
+    s->under = SERVER_DEADLINES;
+    stream_update_deadline(s, &(struct pump_outcome){.next = PUMP_WAIT, .want_read = true});
     list_append(&server->streams, &s->all);
     server->stats.accepted++;
     if (loop_add(&server->loop, &s->source, EPOLLIN) != 0)

@@ -41,7 +41,15 @@ class StatsServerTestCase(PortsTestCase):
 
 
 class FrameTimeoutTest(StatsServerTestCase):
-    server_args = ("--frame-timeout", str(TIMEOUT_S), "--idle-timeout", "0")
+    server_args = ("--frame-timeout", str(TIMEOUT_S), "--idle-timeout", "0",
+                   "--sockperf-port", "0")
+
+    def test_sockperf_port_connection_that_sends_nothing_is_closed(self):
+        with connect(self.server.sockperf_port) as sock:
+            elapsed = wait_for_close(sock)
+        self.assertGreaterEqual(elapsed, EARLIEST_S)
+        self.assertLess(elapsed, LATEST_S)
+        self.assertEqual(self.tcp()["timeouts_frame"], 1)
 
     def test_connection_that_sends_nothing_is_closed_counted_from_accept(self):
         with connect(self.port) as sock:
@@ -129,6 +137,20 @@ class IdleTimeoutTest(StatsServerTestCase):
                 sock.sendall(b"tick %02d" % i)
                 self.assertEqual(recv_exact(sock, 7), b"TICK %02d" % i)
         self.assertEqual(self.tcp()["timeouts_idle"], 0)
+
+
+class FrameTimeoutOffTest(StatsServerTestCase):
+    server_args = ("--frame-timeout", "0", "--idle-timeout", str(TIMEOUT_S))
+
+    def test_idle_deadline_watches_what_the_frame_deadline_would(self):
+        # With the frame deadline off, a silent connection and a stalled
+        # frame still end: the idle deadline takes over (any byte restarts it).
+        with connect(self.port) as silent, connect(self.port) as partial:
+            partial.sendall(b"\xf5\x55\x01")
+            for sock in (silent, partial):
+                self.assertLess(wait_for_close(sock), LATEST_S)
+        tcp = self.tcp()
+        self.assertEqual((tcp["timeouts_idle"], tcp["timeouts_frame"]), (2, 0))
 
 
 class TimeoutsOffTest(StatsServerTestCase):
