@@ -189,14 +189,17 @@ class Writer(threading.Thread):
 class Server:
     """A shoutd on a free port (--port 0), stopped by PID and always reaped."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, env=None, preexec_fn=None):
+        """env (the whole environment, None: this process's) and preexec_fn
+        (run in the child before exec, e.g. to set an rlimit) go to Popen."""
         if not SHOUTD:
             raise unittest.SkipTest("SHOUTD is not set")
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([SHOUTD, "--port", "0", *args],
                                      stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
-                                     stderr=self.stderr)
+                                     stderr=self.stderr,
+                                     env=env, preexec_fn=preexec_fn)
         try:
             self.port = self._read_port()
         except BaseException:

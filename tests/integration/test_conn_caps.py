@@ -11,7 +11,7 @@ import subprocess
 import time
 import unittest
 
-from shoutlib import SHOUTD, TIMEOUT, ServerTestCase, recv_exact, recv_until_eof
+from shoutlib import SHOUTD, TIMEOUT, Server, ServerTestCase, recv_exact, recv_until_eof
 from test_stats import PortsServer
 
 
@@ -215,6 +215,38 @@ class NoFdsTest(unittest.TestCase):
         self.assertIsNone(self.proc.poll(), "shoutd died")
         self.proc.terminate()
         self.assertEqual(self.proc.wait(TIMEOUT), 0, self.proc.stderr.read().decode())
+
+
+class DescriptorLimitTest(unittest.TestCase):
+    """shoutd raises its own soft RLIMIT_NOFILE to the hard limit."""
+
+    def start(self, soft, hard, *args):
+        def limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        server = Server(*args, preexec_fn=limit)
+        self.addCleanup(server.close)
+        return server
+
+    @staticmethod
+    def open_files_limits(pid):
+        with open(f"/proc/{pid}/limits", encoding="ascii") as limits:
+            for line in limits:
+                if line.startswith("Max open files"):
+                    soft, hard = line.split()[3:5]
+                    return int(soft), int(hard)
+        raise AssertionError("no 'Max open files' in /proc/PID/limits")
+
+    def test_soft_limit_is_raised_to_the_hard_limit(self):
+        server = self.start(128, 4096, "--max-conns", "1000")
+        self.assertEqual(self.open_files_limits(server.proc.pid), (4096, 4096))
+        self.assertEqual(server.stop(), 0)
+        self.assertNotIn("descriptors", server.stderr_text())
+
+    def test_a_hard_limit_short_of_max_conns_is_warned_about(self):
+        server = self.start(128, 512, "--max-conns", "1000")
+        self.assertEqual(self.open_files_limits(server.proc.pid), (512, 512))
+        self.assertEqual(server.stop(), 0)
+        self.assertIn("short of the 1064 that --max-conns 1000 needs", server.stderr_text())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,245 @@
+"""The hostile-client suite, part 4: UDP (docs/protocol.md, "No amplification
+over UDP"; docs/hardening.md, UDP).
+
+A flood from one source is cut to that source's reply budget while a
+neighbour on another loopback address gets every reply; short and malformed
+datagrams are answered exactly as the protocol says, and never with more
+bytes than they carried. Each test asserts (a) shoutd is up, (b) its peak RSS
+stayed under a bound, (c) the counters moved, (d) the well-behaved client
+got every reply (see test_hostile.py).
+"""
+
+import random
+import socket
+import struct
+import time
+import unittest
+
+from shoutlib import (ERR_BAD_MAGIC, ERR_BAD_TYPE, ERR_BAD_VERSION, ERR_LENGTH_MISMATCH,
+                      ERR_TOO_LARGE, ERR_UNEXPECTED_TYPE, HEADER_LEN, MAGIC, QUIET_TIMEOUT,
+                      TIMEOUT, TYPE_ERROR, TYPE_REPLY, TYPE_REQUEST, VERSION, encode_frame,
+                      parse_error_payload, parse_header)
+from test_hostile import MIB, HostileTestCase, note, per_build
+
+CHUNK = 20          # flood datagrams sent before the client pauses
+PAUSE = 0.002       # so that neither socket buffer overflows: every datagram reaches shoutd
+MARGIN = 3          # replies beyond the budget that clock granularity could allow
+
+
+def bound_socket(host):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+    sock.bind((host, 0))
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+def drain(sock):
+    """Replies already sent to sock, read until QUIET_TIMEOUT passes without one."""
+    replies = []
+    sock.settimeout(QUIET_TIMEOUT)
+    try:
+        while True:
+            replies.append(sock.recvfrom(1 << 16)[0])
+    except socket.timeout:
+        pass
+    sock.settimeout(TIMEOUT)
+    return replies
+
+
+class PoliteUdpClient:
+    """The well-behaved UDP client: one request at a time from its own source
+    address, framed (distinct id and payload) and text in turn, every reply
+    checked byte for byte."""
+
+    def __init__(self, addr, source="127.0.0.2"):
+        self.sock = bound_socket(source)
+        self.addr = addr
+        self.sent = 0
+        self.right = 0
+
+    def exchange(self, test):
+        i = self.sent
+        if i % 2:
+            request = b"polite datagram %d, Mixed case \xc3\xa9" % i
+            expected = request.upper()
+        else:
+            payload = b"polite frame %d " % i + bytes((i + k) & 0xFF for k in range(i % 200))
+            request = encode_frame(payload, 0x9000 + i)
+            expected = encode_frame(payload.upper(), 0x9000 + i, frame_type=TYPE_REPLY)
+        self.sock.sendto(request, self.addr)
+        self.sent += 1
+        reply, source = self.sock.recvfrom(1 << 16)
+        test.assertEqual((reply, source), (expected, self.addr), f"polite request {i}")
+        self.right += 1
+
+    def close(self):
+        self.sock.close()
+
+
+class UdpTestCase(HostileTestCase):
+    def setUp(self):
+        super().setUp()
+        self.addr = ("127.0.0.1", self.port)
+        self.polite = PoliteUdpClient(self.addr)
+        self.addCleanup(self.polite.close)
+
+    def wait_datagrams(self, before, count):
+        return self.wait_stats(lambda s: self.delta(before, s, "udp", "datagrams") >= count,
+                               f"{count} datagrams read")
+
+
+class UdpFloodTest(UdpTestCase):
+    RATE = 100                    # replies per second to one source; burst 2 x RATE
+    server_args = ("--udp-rate-loopback", "--udp-rate-per-ip", str(RATE))
+    FLOOD = 3000
+    # UDP replies are built in one fixed buffer; nothing is allocated per
+    # datagram or per source beyond the fixed rate table. 1 MiB (ASan 4 MiB)
+    # is room for the stats connections and the allocator's noise.
+    UDP_RSS_BOUND = per_build(dev=1 * MIB, asan=4 * MIB)
+
+    def test_flood_from_one_source_is_cut_to_its_budget_and_a_neighbour_is_answered(self):
+        attacker = bound_socket("127.0.0.1")
+        self.addCleanup(attacker.close)
+        self.polite.exchange(self)
+        before = self.stats()
+        self.begin_memory()
+        started = time.monotonic()
+        for i in range(0, self.FLOOD, CHUNK):
+            for j in range(i, min(i + CHUNK, self.FLOOD)):
+                attacker.sendto(b"flood %d" % j, self.addr)
+            # The neighbour's 150 requests stay within its own burst of 200.
+            self.polite.exchange(self)
+            time.sleep(PAUSE)
+        polite = (self.FLOOD + CHUNK - 1) // CHUNK
+        after = self.wait_datagrams(before, self.FLOOD + polite)
+        answered = drain(attacker)
+        elapsed = time.monotonic() - started
+        self.assert_memory(self.UDP_RSS_BOUND, f"a flood of {self.FLOOD} datagrams")
+        self.assert_up_and_serving()
+        self.polite.exchange(self)
+        note(f"UDP flood: {len(answered)} of {self.FLOOD} answered in {elapsed:.2f} s "
+             f"(--udp-rate-per-ip {self.RATE})")
+        # (c) the budget: the burst, then RATE per second at most.
+        self.assertGreaterEqual(len(answered), 2 * self.RATE, "the burst was not given")
+        self.assertLessEqual(len(answered), 2 * self.RATE + elapsed * self.RATE + MARGIN)
+        self.assertEqual(self.delta(before, after, "udp", "datagrams"), self.FLOOD + polite)
+        self.assertEqual(self.delta(before, after, "udp", "dropped_rate"),
+                         self.FLOOD - len(answered))
+        self.assertEqual(self.delta(before, after, "udp", "replies"), len(answered) + polite)
+        self.assertEqual(self.delta(before, after, "udp", "dropped_global_rate"), 0)
+        self.assertEqual(self.delta(before, after, "udp", "send_failed"), 0)
+        # What the attacker did get was right.
+        for reply in answered:
+            self.assertRegex(reply, rb"^FLOOD \d+$")
+        # (d) the neighbour got every reply.
+        self.assertEqual(self.polite.right, self.polite.sent)
+        self.assertEqual(self.polite.sent, polite + 2)
+
+
+def udp_model(datagram, max_frame):
+    """What the protocol says shoutd answers to one datagram: None (dropped:
+    "empty" or "short"), or ("text"|"frame"|"error", expected)."""
+    if not datagram:
+        return None, "empty"
+    if datagram[0] != MAGIC[0]:
+        return "text", datagram.upper()
+    if len(datagram) < HEADER_LEN:
+        return None, "short"
+    magic, version, ftype, length, frame_id = struct.unpack(">2sBBIQ", datagram[:HEADER_LEN])
+    code = (ERR_BAD_MAGIC if magic != MAGIC else
+            ERR_BAD_VERSION if version != VERSION else
+            ERR_BAD_TYPE if not 1 <= ftype <= 3 else
+            ERR_TOO_LARGE if length > max_frame else
+            ERR_UNEXPECTED_TYPE if ftype != TYPE_REQUEST else
+            ERR_LENGTH_MISMATCH if length != len(datagram) - HEADER_LEN else 0)
+    if code == 0:
+        return "frame", (encode_frame(datagram[HEADER_LEN:].upper(), frame_id,
+                                      frame_type=TYPE_REPLY))
+    if len(datagram) < HEADER_LEN + 2:
+        return None, "short"   # an error frame would be longer than the datagram
+    return "error", (frame_id, code)
+
+
+class UdpMalformedTest(UdpTestCase):
+    SEED = 51125
+    MAX_FRAME = 1 << 20
+    UDP_RSS_BOUND = UdpFloodTest.UDP_RSS_BOUND
+
+    def datagrams(self):
+        rng = random.Random(self.SEED)
+        out = []
+        for length in range(1, 18):                  # starting with 0xF5, 1 to 17 bytes
+            for _ in range(6):
+                out.append(MAGIC[:1] + rng.randbytes(length - 1))
+            if length >= 2:
+                out.append(MAGIC + rng.randbytes(length - 2))
+        # Well-formed requests of 16 and 17 bytes are answered: their replies have their size.
+        out.append(encode_frame(b"", 0x1616))
+        out.append(encode_frame(b"q", 0x1717))
+        # Headers that say just enough to reach each check, 18 to 64 bytes.
+        for _ in range(60):
+            length = rng.randrange(18, 65)
+            header = MAGIC + struct.pack(">BBIQ", rng.choice([1, 1, 0, 9]), rng.choice([1, 1, 2, 3, 7]),
+                                         rng.choice([length - 16, length - 15, 0, 1 << 31]),
+                                         rng.randrange(1 << 64))
+            out.append(header + rng.randbytes(length - HEADER_LEN))
+        # Garbage that is not framed: text, answered uppercased, same length.
+        for _ in range(40):
+            first = rng.choice([b for b in range(256) if b != MAGIC[0]])
+            out.append(bytes([first]) + rng.randbytes(rng.randrange(0, 64)))
+        rng.shuffle(out)
+        return out
+
+    def test_short_and_malformed_datagrams_never_get_more_bytes_than_they_carried(self):
+        attacker = bound_socket("127.0.0.1")
+        self.addCleanup(attacker.close)
+        datagrams = self.datagrams()
+        self.polite.exchange(self)
+        before = self.stats()
+        self.begin_memory()
+        want = {"text": 0, "frame": 0, "error": 0, "short": 0}
+        for n, datagram in enumerate(datagrams):
+            kind, expected = udp_model(datagram, self.MAX_FRAME)
+            attacker.sendto(datagram, self.addr)
+            if kind is None:
+                want[expected] += 1
+            else:
+                want[kind] += 1
+                # Were an earlier "dropped" one answered, its reply would come here and differ.
+                reply, source = attacker.recvfrom(1 << 16)
+                what = f"datagram {n} {datagram.hex()}"
+                self.assertEqual(source, self.addr)
+                self.assertLessEqual(len(reply), len(datagram), "amplification: " + what)
+                if kind == "error":
+                    frame_id, code = expected
+                    header = parse_header(reply)
+                    self.assertEqual((header.magic, header.version, header.type, header.id),
+                                     (MAGIC, VERSION, TYPE_ERROR, frame_id), what)
+                    self.assertEqual(header.length, len(reply) - HEADER_LEN, what)
+                    self.assertEqual(parse_error_payload(reply[HEADER_LEN:])[0], code, what)
+                    self.assertGreaterEqual(len(reply), HEADER_LEN + 2, what)
+                else:
+                    self.assertEqual(reply, expected, what)
+            if n % 10 == 0:
+                self.polite.exchange(self)
+        extra = drain(attacker)
+        self.assertEqual(extra, [], "answered datagrams that must be dropped")
+        after = self.wait_datagrams(before, len(datagrams))
+        self.assert_memory(self.UDP_RSS_BOUND, f"{len(datagrams)} malformed datagrams")
+        self.assert_up_and_serving()
+        polite = self.polite.sent - 1
+        note(f"UDP malformed: {len(datagrams)} datagrams: {want}")
+        self.assertTrue(all(want.values()), want)
+        self.assertEqual(self.delta(before, after, "udp", "datagrams"), len(datagrams) + polite)
+        self.assertEqual(self.delta(before, after, "udp", "dropped_short"), want["short"])
+        self.assertEqual(self.delta(before, after, "udp", "error_replies"), want["error"])
+        self.assertEqual(self.delta(before, after, "udp", "replies"),
+                         want["text"] + want["frame"] + want["error"] + polite)
+        self.assertLessEqual(self.delta(before, after, "udp", "bytes_out"),
+                             self.delta(before, after, "udp", "bytes_in"))
+        self.assertEqual(self.polite.right, self.polite.sent)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
