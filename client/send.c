@@ -176,11 +176,16 @@ static int send_texts(struct send_session *s, char *const *texts, size_t n_texts
 /*
  * One request per line, read with getline so a line of any length is one
  * request. The next line is read only after the reply to this one is
- * printed, which is what an interactive user expects.
+ * printed, which is what an interactive user expects. The connection opens
+ * once the first line is read: shoutd closes a connection whose first
+ * request has not come within --frame-timeout (10 s), and a user may take
+ * longer than that to type it. With no line at all it still opens, so that
+ * an unreachable server is reported.
  */
 static int send_lines(struct send_session *s)
 {
-    int rc = send_open(s);
+    int rc = SEND_EXIT_OK;
+    bool open = false;
     char *line = NULL;
     size_t cap = 0;
     while (rc == SEND_EXIT_OK) {
@@ -191,9 +196,16 @@ static int send_lines(struct send_session *s)
                 rc = send_fail(SEND_EXIT_LOCAL, "reading standard input: %s", strerror(errno));
             break;
         }
-        rc = send_one(s, (uint8_t *)line, (size_t)n, false);
+        if (!open) {
+            rc = send_open(s);
+            open = true;
+        }
+        if (rc == SEND_EXIT_OK)
+            rc = send_one(s, (uint8_t *)line, (size_t)n, false);
     }
     free(line);
+    if (rc == SEND_EXIT_OK && !open)
+        rc = send_open(s);
     return rc;
 }
 

@@ -3,6 +3,7 @@ this file that time out, answer wrongly or answer with an error frame."""
 
 import socket
 import struct
+import subprocess
 import threading
 import time
 import unittest
@@ -145,6 +146,30 @@ class ShoutAgainstServerTest(unittest.TestCase):
                 self.assert_prints(shout_send(self.server.port, *mode,
                                               stdin=b"one\ntwo words\nThree!\n"),
                                    b"ONE\nTWO WORDS\nTHREE!\n")
+
+
+class InteractiveSendTest(unittest.TestCase):
+    """shout send reading lines: a user slower than --frame-timeout is still served."""
+
+    def test_first_line_typed_after_the_frame_timeout_is_answered(self):
+        server = Server("--frame-timeout", "1", "--no-stats")
+        self.addCleanup(server.close)
+        for mode in ((), ("--framed",)):
+            with self.subTest(mode=mode):
+                proc = subprocess.Popen([SHOUT, "send", "--host", "127.0.0.1", "--port",
+                                         str(server.port), *mode],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)
+                # The user thinks for twice the frame deadline before typing.
+                time.sleep(2)
+                out, err = proc.communicate(b"slow typist\n", timeout=TIMEOUT)
+                self.assertEqual((proc.returncode, out), (EXIT_OK, b"SLOW TYPIST\n"), err)
+        self.assertEqual(server.stop(), 0)
+
+    def test_no_line_still_reports_an_unreachable_server(self):
+        port = free_port(socket.SOCK_STREAM)
+        result = shout_send(port, "--timeout", "5", stdin=b"")
+        self.assertEqual(result.returncode, EXIT_NETWORK, result.stderr)
 
 
 class ShoutExitStatusTest(unittest.TestCase):
