@@ -9,6 +9,7 @@ The binaries come from the environment: SHOUTD and SHOUT (ctest sets them).
 
 import collections
 import os
+import re
 import select
 import signal
 import socket
@@ -254,6 +255,74 @@ class Server:
         self.proc.wait()
         self.proc.stdout.close()
         self.stderr.close()
+
+
+class PortsServer(Server):
+    """A shoutd whose port lines are all read: the port, then `stats N`
+    (unless --no-stats), then `sockperf N` (with --sockperf-port)."""
+
+    def __init__(self, *args, env=None, preexec_fn=None):
+        self.want_lines = 1 + ("--no-stats" not in args) + ("--sockperf-port" in args)
+        self.lines = []
+        self.stats_port = None
+        self.sockperf_port = None
+        super().__init__(*args, env=env, preexec_fn=preexec_fn)
+
+    def _read_port(self):
+        deadline = time.monotonic() + TIMEOUT
+        fd = self.proc.stdout.fileno()
+        out = b""
+        while out.count(b"\n") < self.want_lines:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"shoutd printed {out!r}\n{self.stderr_text()}")
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if readable:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    self.proc.wait(TIMEOUT)
+                    raise AssertionError(f"shoutd exited {self.proc.returncode} after "
+                                         f"{out!r}\n{self.stderr_text()}")
+                out += chunk
+        self.lines = out.decode().splitlines()
+        for line in self.lines[1:]:
+            name, _, number = line.partition(" ")
+            if not re.fullmatch(r"[1-9][0-9]*", number) or name not in ("stats", "sockperf"):
+                raise AssertionError(f"not a port line: {line!r}")
+            setattr(self, name + "_port", int(number))
+        if not self.lines[0].isdigit():
+            raise AssertionError(f"line 1 is not the port alone: {self.lines[0]!r}")
+        return int(self.lines[0])
+
+    def rest_of_stdout(self):
+        """What shoutd printed after the port lines; call once it has exited."""
+        return self.proc.stdout.read()
+
+
+def send_and_read_some(sock, data, want):
+    """Write data while reading replies; exactly the first `want` reply bytes,
+    whether or not all of data has been written by then."""
+    deadline = time.monotonic() + TIMEOUT
+    sock.setblocking(False)
+    sent = 0
+    got = bytearray()
+    while len(got) < want:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"only {len(got)} of {want} reply bytes in {TIMEOUT} s")
+        writable = [sock] if sent < len(data) else []
+        readable, writable, _ = select.select([sock], writable, [], remaining)
+        if writable:
+            try:
+                sent += sock.send(data[sent:sent + (1 << 16)])
+            except BlockingIOError:
+                pass
+        if readable:
+            chunk = sock.recv(min(1 << 16, want - len(got)))
+            if not chunk:
+                raise AssertionError(f"EOF after {len(got)} reply bytes")
+            got += chunk
+    return bytes(got)
 
 
 class ServerTestCase(unittest.TestCase):

@@ -11,8 +11,8 @@ import subprocess
 import time
 import unittest
 
-from shoutlib import SHOUTD, TIMEOUT, Server, ServerTestCase, recv_exact, recv_until_eof
-from test_stats import PortsServer
+from shoutlib import (SHOUTD, TIMEOUT, PortsServer, Server, ServerTestCase, recv_exact,
+                      recv_until_eof)
 
 
 def stats(port):

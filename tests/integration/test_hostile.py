@@ -38,8 +38,9 @@ import unittest
 
 from shoutlib import (ERR_BAD_MAGIC, ERR_BAD_TYPE, ERR_BAD_VERSION, ERR_TOO_LARGE,
                       ERR_UNEXPECTED_TYPE, HEADER_LEN, MAGIC, SHOUTD, TIMEOUT, TYPE_ERROR,
-                      TYPE_REPLY, TYPE_REQUEST, VERSION, Server, Writer, encode_frame,
-                      parse_error_payload, parse_header, recv_exact, recv_frame, recv_until_eof)
+                      TYPE_REPLY, TYPE_REQUEST, VERSION, PortsServer, Writer, encode_frame,
+                      parse_error_payload, parse_header, recv_exact, recv_frame, recv_until_eof,
+                      send_and_read_some)
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -87,36 +88,12 @@ def note(text):
     print(f"hostile: {text}", file=sys.stderr, flush=True)
 
 
-class HostileServer(Server):
-    """A shoutd on free ports whose two port lines (port, `stats N`) are read,
+class HostileServer(PortsServer):
+    """A shoutd on free ports whose port lines are read (port, `stats N`),
     started with the sanitizer options above and an optional preexec_fn."""
 
     def __init__(self, *args, preexec_fn=None):
-        self.stats_port = None
         super().__init__(*args, env=shoutd_env(), preexec_fn=preexec_fn)
-
-    def _read_port(self):
-        deadline = time.monotonic() + TIMEOUT
-        fd = self.proc.stdout.fileno()
-        out = b""
-        while out.count(b"\n") < 2:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"shoutd printed {out!r}\n{self.stderr_text()}")
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if readable:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    self.proc.wait(TIMEOUT)
-                    raise AssertionError(f"shoutd exited {self.proc.returncode} after "
-                                         f"{out!r}\n{self.stderr_text()}")
-                out += chunk
-        lines = out.decode().splitlines()
-        name, _, number = lines[1].partition(" ")
-        if name != "stats" or not number.isdigit():
-            raise AssertionError(f"not a stats line: {lines[1]!r}")
-        self.stats_port = int(number)
-        return int(lines[0])
 
 
 def connect_from(port, source="127.0.0.1", timeout=TIMEOUT):
@@ -625,7 +602,7 @@ class ProtocolAttackTest(HostileTestCase):
         for _ in range(self.RESET_CONNS):
             sock = connect_from(self.port)
             try:
-                got = self.send_while_reading(sock, stream, self.RESET_READ)
+                got = send_and_read_some(sock, stream, self.RESET_READ)
                 header = parse_header(got)
                 self.assertEqual((header.type, header.id, header.length), (TYPE_REPLY, 900, MIB))
                 self.assertEqual(got[HEADER_LEN:], payload.upper()[:len(got) - HEADER_LEN])
@@ -641,30 +618,6 @@ class ProtocolAttackTest(HostileTestCase):
         # Only the good client's two connections are left open (and at exit,
         # LeakSanitizer checks that their memory was freed).
         self.assert_open_count(self.stats(), 2)
-
-    def send_while_reading(self, sock, data, want):
-        """Write data while reading replies; stop once `want` reply bytes came."""
-        deadline = time.monotonic() + TIMEOUT
-        sock.setblocking(False)
-        sent = 0
-        got = bytearray()
-        while len(got) < want:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"only {len(got)} of {want} reply bytes in {TIMEOUT} s")
-            writable = [sock] if sent < len(data) else []
-            readable, writable, _ = select.select([sock], writable, [], remaining)
-            if writable:
-                try:
-                    sent += sock.send(data[sent:sent + 256 * KIB])
-                except BlockingIOError:
-                    pass
-            if readable:
-                chunk = sock.recv(want - len(got))
-                if not chunk:
-                    raise AssertionError(f"EOF after {len(got)} reply bytes")
-                got += chunk
-        return bytes(got)
 
 
 class ConnectionFloodTest(HostileTestCase):

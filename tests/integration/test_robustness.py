@@ -1,39 +1,11 @@
 """Hostile and careless clients: shoutd keeps serving everyone else."""
 
-import select
 import socket
 import struct
-import time
 import unittest
 
-from shoutlib import (HEADER_LEN, TIMEOUT, TYPE_REPLY, ServerTestCase, Writer, connect,
-                      encode_frame, parse_header, recv_exact, recv_frame, recv_until_eof)
-
-
-def send_and_read_some(sock, data, want):
-    """Write data while reading replies; stop once `want` reply bytes came,
-    whether or not all of data has been written."""
-    deadline = time.monotonic() + TIMEOUT
-    sock.setblocking(False)
-    sent = 0
-    got = bytearray()
-    while len(got) < want:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"only {len(got)} of {want} reply bytes in {TIMEOUT} s")
-        writable = [sock] if sent < len(data) else []
-        readable, writable, _ = select.select([sock], writable, [], remaining)
-        if writable:
-            try:
-                sent += sock.send(data[sent:sent + (1 << 16)])
-            except BlockingIOError:
-                pass
-        if readable:
-            chunk = sock.recv(1 << 16)
-            if not chunk:
-                raise AssertionError(f"EOF after {len(got)} reply bytes")
-            got += chunk
-    return bytes(got)
+from shoutlib import (HEADER_LEN, TYPE_REPLY, ServerTestCase, Writer, connect, encode_frame,
+                      parse_header, recv_exact, recv_frame, recv_until_eof, send_and_read_some)
 
 
 def reset(sock):

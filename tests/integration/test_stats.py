@@ -3,15 +3,13 @@ exactly what was sent, loopback by default, --no-stats, and --cpu."""
 
 import json
 import os
-import re
-import select
 import socket
 import struct
 import time
 import unittest
 
-from shoutlib import (ERR_BAD_VERSION, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, TYPE_REPLY,
-                      Server, ServerTestCase, connect, encode_frame, have_ipv6_loopback,
+from shoutlib import (ERR_BAD_VERSION, PortsServer, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, TYPE_REPLY,
+                      ServerTestCase, connect, encode_frame, have_ipv6_loopback,
                       recv_exact, recv_frame, recv_until_eof, run_program, udp_socket)
 
 TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wakeups", "tcp",
@@ -30,48 +28,6 @@ SECTION_KEYS = {
                "length_mismatch", "shutting_down", "no_memory"],
 }
 COUNTER_SECTIONS = ("tcp", "udp", "sockperf", "errors")
-
-
-class PortsServer(Server):
-    """A shoutd whose port lines are all read: the port, then `stats N`
-    (unless --no-stats), then `sockperf N` (with --sockperf-port)."""
-
-    def __init__(self, *args):
-        self.want_lines = 1 + ("--no-stats" not in args) + ("--sockperf-port" in args)
-        self.lines = []
-        self.stats_port = None
-        self.sockperf_port = None
-        super().__init__(*args)
-
-    def _read_port(self):
-        deadline = time.monotonic() + TIMEOUT
-        fd = self.proc.stdout.fileno()
-        out = b""
-        while out.count(b"\n") < self.want_lines:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"shoutd printed {out!r}\n{self.stderr_text()}")
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if readable:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    self.proc.wait(TIMEOUT)
-                    raise AssertionError(f"shoutd exited {self.proc.returncode} after "
-                                         f"{out!r}\n{self.stderr_text()}")
-                out += chunk
-        self.lines = out.decode().splitlines()
-        for line in self.lines[1:]:
-            name, _, number = line.partition(" ")
-            if not re.fullmatch(r"[1-9][0-9]*", number) or name not in ("stats", "sockperf"):
-                raise AssertionError(f"not a port line: {line!r}")
-            setattr(self, name + "_port", int(number))
-        if not self.lines[0].isdigit():
-            raise AssertionError(f"line 1 is not the port alone: {self.lines[0]!r}")
-        return int(self.lines[0])
-
-    def rest_of_stdout(self):
-        """What shoutd printed after the port lines; call once it has exited."""
-        return self.proc.stdout.read()
 
 
 class PortsTestCase(ServerTestCase):
