@@ -1,8 +1,13 @@
 /*
- * shoutd: the shout server. main reads the options and runs the server
- * (server.h) until SIGINT or SIGTERM; everything else is the shoutd_lib
- * library, which the fuzz targets link too.
+ * shoutd: the shout server. main reads the options, binds every socket
+ * (server.h), then confines the process (sandbox.h: --user, no new
+ * privileges, the seccomp allow-list) and runs the server until SIGINT or
+ * SIGTERM. Everything but the sandbox is the shoutd_lib library, which the
+ * fuzz targets link too.
  */
+#include <stdio.h>
+
+#include "sandbox.h"
 #include "server.h"
 
 int main(int argc, char **argv)
@@ -16,12 +21,23 @@ int main(int argc, char **argv)
     case OPTIONS_RUN:
         break;
     }
+    /* --user is looked up before anything is bound, so a wrong name costs nothing. */
+    struct sandbox_user user;
+    if (sandbox_find_user(server.opts.user, &user) != 0)
+        return 2;
     server_init(&server);
     if (server.opts.cpu >= 0 && server_pin_cpu(server.opts.cpu) != 0)
         return 2;
     if (server_start(&server) != 0)
         return 1;
-    int err = server_run(&server);
+    /* Every socket is bound: root is not needed any more, and neither are most syscalls. */
+    int err = sandbox_drop_privileges(&user);
+    if (err == 0)
+        err = server.opts.sandbox ? sandbox_enter() : sandbox_no_new_privs();
+    if (err == 0 && !server.opts.sandbox)
+        fprintf(stderr, "shoutd: --no-sandbox: no seccomp filter\n");
+    if (err == 0)
+        err = server_run(&server);
     server_stop(&server);
     return err == 0 ? 0 : 1;
 }
