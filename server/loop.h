@@ -26,6 +26,14 @@ struct loop {
     bool stop;
     uint64_t wakeups; /* epoll_wait returns: a loop that spins shows here */
     uint64_t now_ms;  /* loop_now_ms() as of the last wakeup: one clock read per batch */
+    /*
+     * The alarm: a timerfd in the epoll set, so that epoll_wait never needs
+     * a timeout (a timeout arms a kernel timer on every sleep, which costs
+     * every round trip). alarm_ms is when it is set to fire, 0 when unset.
+     */
+    struct loop_source alarm;
+    uint64_t alarm_ms;
+    uint64_t tick_ms; /* how far the coarse clock may lag the alarm's precise one */
 };
 
 int loop_init(struct loop *loop);
@@ -37,12 +45,21 @@ int loop_set_events(struct loop *loop, struct loop_source *source, uint32_t even
 void loop_del(struct loop *loop, struct loop_source *source);
 
 /*
- * Wait up to timeout_ms (-1: no limit) and call back every ready source.
- * Returns 0, or a negative errno for a failure other than EINTR.
+ * Wake the loop by when_ms (loop_now_ms's clock) at the latest. An alarm
+ * already set sooner is kept: waking early costs nothing but a look at the
+ * deadlines, while moving the alarm costs a syscall. So a deadline that only
+ * ever moves later (an idle connection that keeps talking) costs none.
+ * Returns 0 or a negative errno.
  */
-int loop_run_once(struct loop *loop, int timeout_ms);
+int loop_wake_by(struct loop *loop, uint64_t when_ms);
 
-/* Milliseconds on the monotonic clock. */
+/*
+ * Wait until a source is ready or the alarm fires, and call back every
+ * ready source. Returns 0, or a negative errno for a failure other than EINTR.
+ */
+int loop_run_once(struct loop *loop);
+
+/* Milliseconds on the monotonic clock (its coarse reading: ample for deadlines in seconds). */
 uint64_t loop_now_ms(void);
 
 #endif

@@ -48,7 +48,7 @@ static void server_dump_counters(const struct server *server)
 static void server_start_drain(struct server *server)
 {
     server->draining = true;
-    server->grace_deadline_ms = loop_now_ms() + (uint64_t)server->opts.grace_s * 1000;
+    server->grace_deadline_ms = server->loop.now_ms + (uint64_t)server->opts.grace_s * 1000;
     listeners_close(&server->listeners);
     listeners_close(&server->sockperf_listeners);
     stream_drain_all(server);
@@ -184,15 +184,14 @@ static void server_print_ports(const struct server *server)
     fflush(stdout);
 }
 
-/* Draining: whether to stop, and the loop's timeout trimmed to the grace deadline. */
-static bool server_drained(struct server *server, int *timeout_ms)
+/* Draining: whether to stop, and the next wake-up trimmed to the grace deadline. */
+static bool server_drained(struct server *server, uint64_t *wake_ms)
 {
     if (list_empty(&server->streams)) {
         fprintf(stderr, "shoutd: every connection closed, exiting\n");
         return true;
     }
-    uint64_t now_ms = loop_now_ms();
-    if (now_ms >= server->grace_deadline_ms) {
+    if (server->loop.now_ms >= server->grace_deadline_ms) {
         server->draining = false;
         size_t cut = stream_close_all(server);
         server->stats.shutdown_cut += cut;
@@ -200,19 +199,24 @@ static bool server_drained(struct server *server, int *timeout_ms)
                 server->opts.grace_s, cut, cut == 1 ? "" : "s");
         return true;
     }
-    uint64_t left_ms = server->grace_deadline_ms - now_ms;
-    if (*timeout_ms < 0 || (uint64_t)*timeout_ms > left_ms)
-        *timeout_ms = (int)left_ms;
+    if (*wake_ms > server->grace_deadline_ms)
+        *wake_ms = server->grace_deadline_ms;
     return false;
 }
 
 int server_run(struct server *server)
 {
-    while (!server->loop.stop) {
-        int timeout_ms = stream_expire(server, loop_now_ms());
-        if (server->draining && server_drained(server, &timeout_ms))
+    struct loop *loop = &server->loop;
+    while (!loop->stop) {
+        uint64_t wake_ms = stream_expire(server, loop->now_ms);
+        if (server->draining && server_drained(server, &wake_ms))
             break;
-        int err = loop_run_once(&server->loop, timeout_ms);
+        int err = wake_ms == UINT64_MAX ? 0 : loop_wake_by(loop, wake_ms);
+        if (err != 0) {
+            fprintf(stderr, "shoutd: timerfd_settime: %s\n", strerror(-err));
+            return err;
+        }
+        err = loop_run_once(loop);
         if (err != 0) {
             fprintf(stderr, "shoutd: epoll_wait: %s\n", strerror(-err));
             return err;

@@ -370,24 +370,22 @@ static void stream_expire_one(struct stream *s)
     stream_close(s);
 }
 
-int stream_expire(struct server *server, uint64_t now_ms)
+uint64_t stream_expire(struct server *server, uint64_t now_ms)
 {
-    uint64_t wait_ms = UINT64_MAX;
+    uint64_t next_ms = UINT64_MAX;
     for (size_t kind = 0; kind < SERVER_DEADLINES; kind++) {
         struct list_node *list = &server->deadlines[kind];
         while (!list_empty(list)) {
             struct stream *s = LIST_ENTRY(list->next, struct stream, deadline);
             if (s->deadline_ms > now_ms) {
-                if (s->deadline_ms - now_ms < wait_ms)
-                    wait_ms = s->deadline_ms - now_ms;
+                if (s->deadline_ms < next_ms)
+                    next_ms = s->deadline_ms;
                 break;
             }
             stream_expire_one(s);
         }
     }
-    if (wait_ms == UINT64_MAX)
-        return -1;
-    return wait_ms > 60000 ? 60000 : (int)wait_ms;
+    return next_ms;
 }
 
 /*

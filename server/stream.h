@@ -28,8 +28,11 @@ void stream_on_sockperf_listener_ready(struct loop_source *listener, uint32_t ev
  */
 void stream_refuse_no_fds(struct server *server, int listener_fd);
 
-/* Close lingering connections past their deadline; returns ms until the next one, or -1. */
-int stream_expire(struct server *server, uint64_t now_ms);
+/*
+ * Act on every deadline passed by now_ms (close, or reset); returns the
+ * soonest deadline still ahead (loop_now_ms's clock), UINT64_MAX if none.
+ */
+uint64_t stream_expire(struct server *server, uint64_t now_ms);
 
 /*
  * SIGTERM/SIGINT (server->draining is set): every serving connection stops

@@ -27,6 +27,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -144,7 +145,24 @@ static void body_loop_calls(void)
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         _exit(81);
+    int alarm = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (alarm < 0)
+        _exit(82);
     enter_or_die();
+
+    /* The loop's alarm (server/loop.c): set, fired, read. */
+    struct itimerspec soon = {.it_value = {.tv_nsec = 1000000}};
+    if (timerfd_settime(alarm, 0, &soon, NULL) != 0)
+        _exit(20);
+    uint64_t expirations;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, alarm, &(struct epoll_event){.events = EPOLLIN}) != 0)
+        _exit(21);
+    struct epoll_event alarm_event;
+    if (epoll_wait(ep, &alarm_event, 1, 1000) != 1 ||
+        read(alarm, &expirations, sizeof expirations) != (ssize_t)sizeof expirations)
+        _exit(22);
+    if (epoll_ctl(ep, EPOLL_CTL_DEL, alarm, NULL) != 0)
+        _exit(23);
 
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = sv[0]};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ev) != 0)
