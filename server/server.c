@@ -114,6 +114,34 @@ int server_pin_cpu(int cpu)
     return 0;
 }
 
+/* Watch (EPOLLIN) or stop watching (0) every TCP listener still open. */
+static void server_watch_listeners(struct server *server, uint32_t events)
+{
+    for (size_t i = 0; i < server->listeners.count; i++)
+        loop_set_events(&server->loop, &server->tcp_sources[i], events);
+    for (size_t i = 0; i < server->sockperf_listeners.count; i++)
+        loop_set_events(&server->loop, &server->sockperf_tcp_sources[i], events);
+    if (server->stats_listener.count > 0)
+        loop_set_events(&server->loop, &server->stats_source, events);
+}
+
+void server_pause_accepting(struct server *server)
+{
+    if (server->accept_resume_ms != 0)
+        return;
+    server->stats.accept_pauses++;
+    server->accept_resume_ms = server->loop.now_ms + SERVER_ACCEPT_PAUSE_MS;
+    server_watch_listeners(server, 0);
+}
+
+static void server_resume_accepting(struct server *server)
+{
+    server->accept_resume_ms = 0;
+    if (server->spare_fd < 0)
+        server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    server_watch_listeners(server, EPOLLIN);
+}
+
 /* Register one set of listeners: TCP with on_tcp, UDP (when open) with on_udp. */
 static int server_watch_set(struct server *server, const struct listeners *ls,
                             const struct listen_addr *addrs, struct loop_source *tcp_sources,
@@ -209,6 +237,12 @@ int server_run(struct server *server)
     struct loop *loop = &server->loop;
     while (!loop->stop) {
         uint64_t wake_ms = stream_expire(server, loop->now_ms);
+        if (server->accept_resume_ms != 0) {
+            if (loop->now_ms >= server->accept_resume_ms)
+                server_resume_accepting(server);
+            else if (server->accept_resume_ms < wake_ms)
+                wake_ms = server->accept_resume_ms;
+        }
         if (server->draining && server_drained(server, &wake_ms))
             break;
         int err = wake_ms == UINT64_MAX ? 0 : loop_wake_by(loop, wake_ms);

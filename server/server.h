@@ -34,6 +34,7 @@ struct server_stats {
     uint64_t refused_max_conns;
     uint64_t refused_per_ip;
     uint64_t refused_no_fds;  /* connections turned away on EMFILE/ENFILE */
+    uint64_t accept_pauses;   /* no spare descriptor to be had: accepting paused briefly */
     uint64_t resets;          /* connections closed on a socket error */
     uint64_t lingers_expired; /* lingering closes cut off by their deadline */
     uint64_t timeouts_frame;  /* closed by --frame-timeout (slowloris) */
@@ -107,8 +108,9 @@ struct server {
     struct listeners stats_listener; /* one TCP socket */
     struct loop_source stats_source;
     struct loop_source signal_source;
-    struct timespec started; /* CLOCK_MONOTONIC at start, for the uptime */
-    int spare_fd;            /* held back so that EMFILE can still turn a connection away */
+    struct timespec started;   /* CLOCK_MONOTONIC at start, for the uptime */
+    int spare_fd;              /* held back so that EMFILE can still turn a connection away */
+    uint64_t accept_resume_ms; /* accepting is paused until then (loop.now_ms); 0: not paused */
     struct conn_limits limits;
     const struct sockio *io; /* how connections talk to the kernel */
     struct conn_counters counters;
@@ -146,6 +148,15 @@ int server_start(struct server *server);
  * the counters to stderr and serving goes on.
  */
 int server_run(struct server *server);
+
+/*
+ * Out of descriptors with no spare to turn connections away with: stop
+ * watching every listener for SERVER_ACCEPT_PAUSE_MS, so that a listener
+ * that stays readable cannot spin the loop; server_run resumes them (and
+ * retries the spare). Connections wait in the kernel's backlog meanwhile.
+ */
+#define SERVER_ACCEPT_PAUSE_MS 100
+void server_pause_accepting(struct server *server);
 
 /* Close every connection and socket. */
 void server_stop(struct server *server);

@@ -74,16 +74,16 @@ static void stats_put_tcp(struct stats_json *json, const struct server *server)
     const struct conn_counters *c = &server->counters;
     stats_put(json,
               "\"tcp\":{\"open\":%" PRIu32 ",\"accepted\":%" PRIu64 ",\"closed\":%" PRIu64
-              ",\"resets\":%" PRIu64 ",\"refused_no_fds\":%" PRIu64
+              ",\"resets\":%" PRIu64 ",\"refused_no_fds\":%" PRIu64 ",\"accept_pauses\":%" PRIu64
               ",\"refused_max_conns\":%" PRIu64 ",\"refused_per_ip\":%" PRIu64
               ",\"lingers_expired\":%" PRIu64 ",\"timeouts_frame\":%" PRIu64
               ",\"timeouts_idle\":%" PRIu64 ",\"timeouts_write\":%" PRIu64 ",\"requests\":%" PRIu64
               ",\"text_bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
               ",\"bytes_discarded\":%" PRIu64 "},",
               server->conns.open, st->accepted, st->closed, st->resets, st->refused_no_fds,
-              st->refused_max_conns, st->refused_per_ip, st->lingers_expired, st->timeouts_frame,
-              st->timeouts_idle, st->timeouts_write, c->requests, c->text_bytes, c->bytes_in,
-              c->bytes_out, c->bytes_discarded);
+              st->accept_pauses, st->refused_max_conns, st->refused_per_ip, st->lingers_expired,
+              st->timeouts_frame, st->timeouts_idle, st->timeouts_write, c->requests, c->text_bytes,
+              c->bytes_in, c->bytes_out, c->bytes_discarded);
 }
 
 static void stats_put_udp(struct stats_json *json, const struct server_stats *st)

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -233,18 +234,25 @@ static void stream_open(struct server *server, int fd, enum conn_mode mode, uint
 /*
  * Out of descriptors, a listener stays readable and a plain accept loop
  * spins. The spare descriptor is given up to accept the waiting connection
- * and close it at once (the peer sees a clean close), then taken back.
+ * and close it at once (the peer sees a clean close), then taken back. If it
+ * cannot be taken back (the system's table is full: ENFILE, and another
+ * process took the slot), there is no spare for the next one: accepting
+ * pauses for a moment instead (server_pause_accepting), as nginx does.
  */
 void stream_refuse_no_fds(struct server *server, int listener_fd)
 {
     if (server->spare_fd >= 0)
         close(server->spare_fd);
     int fd = server->io->accept4(listener_fd, NULL, NULL, SOCK_CLOEXEC);
+    /* Even the spare's slot did not help: another process took it. */
+    bool still_no_fds = fd < 0 && (errno == EMFILE || errno == ENFILE);
     if (fd >= 0) {
         server->io->close(fd);
         server->stats.refused_no_fds++;
     }
     server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (server->spare_fd < 0 || still_no_fds)
+        server_pause_accepting(server);
 }
 
 static uint64_t stream_mix(uint64_t x)

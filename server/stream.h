@@ -24,7 +24,8 @@ void stream_on_sockperf_listener_ready(struct loop_source *listener, uint32_t ev
 
 /*
  * Out of descriptors: accept the connection waiting on listener_fd with the
- * spare descriptor and close it at once, counted in refused_no_fds.
+ * spare descriptor and close it at once, counted in refused_no_fds. With no
+ * spare to be had, accepting pauses (server_pause_accepting).
  */
 void stream_refuse_no_fds(struct server *server, int listener_fd);
 

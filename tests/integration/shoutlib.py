@@ -11,6 +11,7 @@ import collections
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -158,6 +159,32 @@ def run_program(path, *args, stdin=b""):
         raise unittest.SkipTest("SHOUTD or SHOUT is not set")
     return subprocess.run([path, *args], input=stdin, capture_output=True,
                           timeout=TIMEOUT, check=False)
+
+
+def build_preload_library(test_class, source):
+    """Compile C source into a shared library for LD_PRELOAD, in a directory
+    removed when test_class's tests are done; its path. Skips the class when
+    there is no C compiler. (How a test puts code inside a running shoutd
+    without the binary having a way in.)"""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise unittest.SkipTest("no C compiler to build an LD_PRELOAD library")
+    workdir = tempfile.TemporaryDirectory()
+    test_class.addClassCleanup(workdir.cleanup)
+    source_path = os.path.join(workdir.name, "preload.c")
+    library = os.path.join(workdir.name, "preload.so")
+    with open(source_path, "w", encoding="ascii") as out:
+        out.write(source)
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", library, source_path],
+                   check=True, timeout=60)
+    return library
+
+
+def preload_env(library):
+    """This process's environment with library in LD_PRELOAD."""
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = library
+    return env
 
 
 class Writer(threading.Thread):

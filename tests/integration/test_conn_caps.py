@@ -11,8 +11,8 @@ import subprocess
 import time
 import unittest
 
-from shoutlib import (SHOUTD, TIMEOUT, PortsServer, Server, ServerTestCase, recv_exact,
-                      recv_until_eof)
+from shoutlib import (SHOUTD, TIMEOUT, PortsServer, Server, ServerTestCase,
+                      build_preload_library, preload_env, recv_exact, recv_until_eof)
 
 
 def stats(port):
@@ -156,11 +156,11 @@ class NoFdsTest(unittest.TestCase):
             raise unittest.SkipTest("SHOUTD is not set")
         self.proc = None
 
-    def start(self):
+    def start(self, env=None):
         self.proc = subprocess.Popen([SHOUTD, "--port", "0", "--max-conns", "100000",
                                       "--max-conns-per-ip", "0"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, preexec_fn=low_nofile)
+                                     stderr=subprocess.PIPE, preexec_fn=low_nofile, env=env)
         self.addCleanup(self.reap)
         port = self.proc.stdout.readline()
         stats_line = self.proc.stdout.readline().split()
@@ -175,8 +175,9 @@ class NoFdsTest(unittest.TestCase):
         self.proc.stdout.close()
         self.proc.stderr.close()
 
-    def test_emfile_does_not_spin(self):
-        port, stats_port = self.start()
+    def flood_then_recover(self, port, stats_port):
+        """Hold ATTEMPTS connections for 1 s, close them, then a well-behaved
+        client must be answered; the stats before and after."""
         before = stats(stats_port)
         socks = []
         try:
@@ -206,8 +207,6 @@ class NoFdsTest(unittest.TestCase):
         finally:
             for sock in socks:
                 sock.close()
-        self.assertGreater(after["tcp"]["refused_no_fds"], 0, after)
-        self.assertGreater(after["tcp"]["accepted"], 0, after)
         # Every attempt, answer and close may wake the loop a few times; a
         # spinning loop wakes millions of times in the second it was held.
         wakeups = after["loop_wakeups"] - before["loop_wakeups"]
@@ -215,6 +214,63 @@ class NoFdsTest(unittest.TestCase):
         self.assertIsNone(self.proc.poll(), "shoutd died")
         self.proc.terminate()
         self.assertEqual(self.proc.wait(TIMEOUT), 0, self.proc.stderr.read().decode())
+        return before, after
+
+    def test_emfile_does_not_spin(self):
+        _, after = self.flood_then_recover(*self.start())
+        self.assertGreater(after["tcp"]["refused_no_fds"], 0, after)
+        self.assertGreater(after["tcp"]["accepted"], 0, after)
+        self.assertEqual(after["tcp"]["accept_pauses"], 0, after)
+
+    def test_with_no_spare_descriptor_accepting_pauses_instead_of_spinning(self):
+        # The spare cannot be reopened when the system's table is full
+        # (ENFILE): here open("/dev/null") is made to fail from the start.
+        library = build_preload_library(type(self), NO_SPARE_SOURCE)
+        _, after = self.flood_then_recover(*self.start(env=preload_env(library)))
+        self.assertGreater(after["tcp"]["accept_pauses"], 0, after)
+        self.assertEqual(after["tcp"]["refused_no_fds"], 0, after)
+        self.assertGreater(after["tcp"]["accepted"], 0, after)
+
+
+# open("/dev/null") fails with ENFILE, as when the system's descriptor table
+# is full; every other open goes through.
+NO_SPARE_SOURCE = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int open_unless_dev_null(const char *path, int flags, va_list args)
+{
+    if (strcmp(path, "/dev/null") == 0) {
+        errno = ENFILE;
+        return -1;
+    }
+    mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(args, mode_t) : 0;
+    return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
+
+int open(const char *path, int flags, ...)
+{
+    va_list args;
+    va_start(args, flags);
+    int fd = open_unless_dev_null(path, flags, args);
+    va_end(args);
+    return fd;
+}
+
+int open64(const char *path, int flags, ...)
+{
+    va_list args;
+    va_start(args, flags);
+    int fd = open_unless_dev_null(path, flags, args);
+    va_end(args);
+    return fd;
+}
+"""
 
 
 class DescriptorLimitTest(unittest.TestCase):

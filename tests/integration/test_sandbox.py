@@ -9,16 +9,15 @@ import json
 import os
 import pwd
 import resource
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 
-from shoutlib import (SHOUTD, TIMEOUT, Server, connect, encode_frame, free_port, recv_exact,
-                      recv_frame, recv_until_eof, run_program, udp_socket, TYPE_REPLY)
+from shoutlib import (SHOUTD, TIMEOUT, TYPE_REPLY, Server, build_preload_library, connect,
+                      encode_frame, free_port, recv_exact, recv_frame, recv_until_eof,
+                      run_program, udp_socket)
 
 # A server killed on purpose here must not leave a core file behind.
 resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
@@ -143,20 +142,7 @@ class ForbiddenSyscallTest(SandboxTestCase):
 
     @classmethod
     def setUpClass(cls):
-        compiler = shutil.which("cc") or shutil.which("gcc")
-        if compiler is None:
-            raise unittest.SkipTest("no C compiler to build the LD_PRELOAD stand-in")
-        cls.workdir = tempfile.TemporaryDirectory()
-        source = os.path.join(cls.workdir.name, "shim.c")
-        cls.shim = os.path.join(cls.workdir.name, "shim.so")
-        with open(source, "w", encoding="ascii") as out:
-            out.write(SHIM_SOURCE)
-        subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", cls.shim, source],
-                       check=True, timeout=60)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.workdir.cleanup()
+        cls.shim = build_preload_library(cls, SHIM_SOURCE)
 
     def start_with_shim(self, *args):
         saved = os.environ.get("LD_PRELOAD")

@@ -16,7 +16,8 @@ TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wa
             "udp", "sockperf", "shutdown", "errors"]
 SECTION_KEYS = {
     "rusage": ["user_s", "system_s"],
-    "tcp": ["open", "accepted", "closed", "resets", "refused_no_fds", "refused_max_conns",
+    "tcp": ["open", "accepted", "closed", "resets", "refused_no_fds", "accept_pauses",
+            "refused_max_conns",
             "refused_per_ip", "lingers_expired", "timeouts_frame", "timeouts_idle",
             "timeouts_write", "requests", "text_bytes", "bytes_in", "bytes_out",
             "bytes_discarded"],
