@@ -60,7 +60,8 @@ static const char usage_text[] =
     "                     1M and one whole reply frame; at most 1G)\n"
     "  --frame-timeout S  close a TCP connection that has sent nothing since it\n"
     "                     connected, or holds part of a frame, when no frame has\n"
-    "                     completed for S seconds (default 10; 0: off)\n"
+    "                     completed for S seconds (default 10; 0: off, and the\n"
+    "                     idle timeout watches such a connection instead)\n"
     "  --idle-timeout S   close a TCP connection with nothing in flight when no\n"
     "                     byte has moved for S seconds (default 60; 0: off)\n"
     "  --write-timeout S  reset a TCP connection whose queued replies the client\n"
@@ -80,8 +81,9 @@ static const char usage_text[] =
     "Once every socket listens, shoutd prints the port alone on a line to\n"
     "standard output, then 'stats N' (unless --no-stats) and 'sockperf N'\n"
     "(with --sockperf-port) on lines of their own. Logs go to standard error.\n"
-    "SIGINT and SIGTERM stop it with exit status 0; a bad option exits with\n"
-    "status 2.\n";
+    "SIGINT and SIGTERM stop it with exit status 0; a bad option (or a --user\n"
+    "that cannot be had) exits with status 2, and a failure to start (a port\n"
+    "in use, a privilege drop or sandbox that fails) with status 1.\n";
 
 static enum options_result options_usage_error(const char *message, const char *value)
 {
