@@ -81,14 +81,14 @@ static struct pump_outcome pump_settle(const struct pump *p)
 
 struct pump_outcome pump_serve(const struct pump *p, bool readable)
 {
-    ssize_t read = readable ? pump_read(p) : 0;
-    if (read < 0)
+    ssize_t got = readable ? pump_read(p) : 0;
+    if (got < 0)
         return (struct pump_outcome){.next = PUMP_RESET};
     ssize_t sent = pump_write(p);
     if (sent < 0)
         return (struct pump_outcome){.next = PUMP_RESET};
     struct pump_outcome outcome = pump_settle(p);
-    outcome.bytes_read = (size_t)read;
+    outcome.bytes_read = (size_t)got;
     outcome.bytes_sent = (size_t)sent;
     return outcome;
 }

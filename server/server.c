@@ -134,11 +134,17 @@ void server_pause_accepting(struct server *server)
     server_watch_listeners(server, 0);
 }
 
+bool server_hold_spare_fd(struct server *server)
+{
+    if (server->spare_fd < 0)
+        server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return server->spare_fd >= 0;
+}
+
 static void server_resume_accepting(struct server *server)
 {
     server->accept_resume_ms = 0;
-    if (server->spare_fd < 0)
-        server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    server_hold_spare_fd(server);
     server_watch_listeners(server, EPOLLIN);
 }
 
@@ -293,7 +299,8 @@ int server_start(struct server *server)
     list_init(&server->streams);
     for (size_t i = 0; i < SERVER_DEADLINES; i++)
         list_init(&server->deadlines[i]);
-    server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    server->spare_fd = -1;
+    server_hold_spare_fd(server);
     fprintf(stderr, "shoutd %s starting (max frame %u bytes)\n", SHOUT_VERSION,
             server->opts.max_frame);
 

@@ -158,6 +158,9 @@ int server_run(struct server *server);
 #define SERVER_ACCEPT_PAUSE_MS 100
 void server_pause_accepting(struct server *server);
 
+/* Open the spare descriptor (/dev/null) unless it is held; whether it is held now. */
+bool server_hold_spare_fd(struct server *server);
+
 /* Close every connection and socket. */
 void server_stop(struct server *server);
 

@@ -1,7 +1,6 @@
 #include "stream.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -243,6 +242,7 @@ void stream_refuse_no_fds(struct server *server, int listener_fd)
 {
     if (server->spare_fd >= 0)
         close(server->spare_fd);
+    server->spare_fd = -1;
     int fd = server->io->accept4(listener_fd, NULL, NULL, SOCK_CLOEXEC);
     /* Even the spare's slot did not help: another process took it. */
     bool still_no_fds = fd < 0 && (errno == EMFILE || errno == ENFILE);
@@ -250,8 +250,7 @@ void stream_refuse_no_fds(struct server *server, int listener_fd)
         server->io->close(fd);
         server->stats.refused_no_fds++;
     }
-    server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (server->spare_fd < 0 || still_no_fds)
+    if (!server_hold_spare_fd(server) || still_no_fds)
         server_pause_accepting(server);
 }
 
