@@ -8,6 +8,7 @@ The binaries come from the environment: SHOUTD and SHOUT (ctest sets them).
 """
 
 import collections
+import json
 import os
 import re
 import select
@@ -135,6 +136,69 @@ class UdpPeerMixin:
         with self.assertRaises(socket.timeout, msg=f"answered {datagram!r}"):
             self.sock.recvfrom(1 << 17)
         self.sock.settimeout(TIMEOUT)
+
+
+def connect_from(port, source="127.0.0.1", timeout=TIMEOUT):
+    """A TCP connection to shoutd from a chosen loopback source address (any
+    127.x.y.z can be bound, so per-source limits are testable)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        # Let connect() choose the port: many sources, no bind-time port exhaustion.
+        sock.setsockopt(socket.IPPROTO_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def reset_close(sock):
+    """Close with SO_LINGER {1, 0}: the kernel sends RST, not FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def bound_udp_socket(host, port=0):
+    """A UDP socket bound to host (a loopback source address) with room for many replies."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+    sock.bind((host, port))
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+def drain_replies(sock):
+    """The datagrams already sent to sock, read until QUIET_TIMEOUT passes without one."""
+    replies = []
+    sock.settimeout(QUIET_TIMEOUT)
+    try:
+        while True:
+            replies.append(sock.recvfrom(1 << 16)[0])
+    except socket.timeout:
+        pass
+    sock.settimeout(TIMEOUT)
+    return replies
+
+
+def fetch_stats(port, host="127.0.0.1"):
+    """Connect, send nothing, read to EOF: exactly one JSON object and a newline."""
+    with connect(port, host) as sock:
+        data = recv_until_eof(sock)
+    if not data.endswith(b"\n") or data.count(b"\n") != 1:
+        raise AssertionError(f"not one line of JSON: {data!r}")
+    return json.loads(data)
+
+
+def wait_for(predicate, timeout=TIMEOUT):
+    """Poll predicate until it holds or timeout passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
 
 
 def free_port(sock_type):

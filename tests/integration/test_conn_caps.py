@@ -4,7 +4,6 @@ once with nothing written, and counted by reason; clients already connected
 notice nothing. EMFILE must not spin the event loop: the test counts the
 loop's wakeups."""
 
-import json
 import resource
 import socket
 import subprocess
@@ -12,20 +11,7 @@ import time
 import unittest
 
 from shoutlib import (SHOUTD, TIMEOUT, PortsServer, Server, ServerTestCase,
-                      build_preload_library, preload_env, recv_exact, recv_until_eof)
-
-
-def stats(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-        return json.loads(recv_until_eof(sock))
-
-
-def connect_from(port, source="127.0.0.1"):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.settimeout(TIMEOUT)
-    sock.bind((source, 0))
-    sock.connect(("127.0.0.1", port))
-    return sock
+                      build_preload_library, connect_from, fetch_stats, preload_env, recv_exact)
 
 
 def assert_refused(test, sock):
@@ -63,7 +49,7 @@ class CapsTestCase(ServerTestCase):
     def wait_for(self, section, key, value):
         deadline = time.monotonic() + TIMEOUT
         while True:
-            now = stats(self.stats_port)
+            now = fetch_stats(self.stats_port)
             if now[section][key] >= value:
                 return now
             if time.monotonic() > deadline:
@@ -178,7 +164,7 @@ class NoFdsTest(unittest.TestCase):
     def flood_then_recover(self, port, stats_port):
         """Hold ATTEMPTS connections for 1 s, close them, then a well-behaved
         client must be answered; the stats before and after."""
-        before = stats(stats_port)
+        before = fetch_stats(stats_port)
         socks = []
         try:
             for _ in range(self.ATTEMPTS):
@@ -203,7 +189,7 @@ class NoFdsTest(unittest.TestCase):
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
-            after = stats(stats_port)
+            after = fetch_stats(stats_port)
         finally:
             for sock in socks:
                 sock.close()

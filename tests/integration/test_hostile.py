@@ -24,7 +24,6 @@ the RSS bounds still mean something. Leak detection stays on: a leak makes
 shoutd exit non-zero at SIGTERM, which every test checks.
 """
 
-import json
 import os
 import random
 import resource
@@ -39,8 +38,8 @@ import unittest
 from shoutlib import (ERR_BAD_MAGIC, ERR_BAD_TYPE, ERR_BAD_VERSION, ERR_TOO_LARGE,
                       ERR_UNEXPECTED_TYPE, HEADER_LEN, MAGIC, SHOUTD, TIMEOUT, TYPE_ERROR,
                       TYPE_REPLY, TYPE_REQUEST, VERSION, PortsServer, Writer, encode_frame,
-                      parse_error_payload, parse_header, recv_exact, recv_frame, recv_until_eof,
-                      send_and_read_some)
+                      connect_from, fetch_stats, parse_error_payload, parse_header, recv_exact, recv_frame,
+                      recv_until_eof, reset_close, send_and_read_some)
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -94,27 +93,6 @@ class HostileServer(PortsServer):
 
     def __init__(self, *args, preexec_fn=None):
         super().__init__(*args, env=shoutd_env(), preexec_fn=preexec_fn)
-
-
-def connect_from(port, source="127.0.0.1", timeout=TIMEOUT):
-    """A TCP connection to shoutd from a chosen loopback source address."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        # Let connect() choose the port: many sources, no bind-time port exhaustion.
-        sock.setsockopt(socket.IPPROTO_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
-        sock.bind((source, 0))
-        sock.connect(("127.0.0.1", port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def reset_close(sock):
-    """Close with SO_LINGER {1, 0}: the kernel sends RST, not FIN."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 def proc_status_kib(pid, field):
@@ -313,13 +291,7 @@ class HostileTestCase(unittest.TestCase):
         return now
 
     def read_stats(self):
-        with socket.create_connection(("127.0.0.1", self.server.stats_port),
-                                      timeout=TIMEOUT) as sock:
-            data = recv_until_eof(sock)
-        try:
-            return json.loads(data)
-        except ValueError:
-            raise AssertionError(f"stats port answered {data!r}") from None
+        return fetch_stats(self.server.stats_port)
 
     @staticmethod
     def attack_requests(before, after):

@@ -12,8 +12,8 @@ import resource
 import time
 import unittest
 
-from test_hostile import (KIB, MIB, SANITIZED, HostileTestCase, connect_from, note,
-                          proc_status_kib)
+from shoutlib import connect_from
+from test_hostile import KIB, MIB, SANITIZED, HostileTestCase, note, proc_status_kib
 from test_hostile_timeouts import (SLOW_READER_BYTES, SLOW_READER_EXTRA, fill_until_stuck,
                                     slow_reader_block)
 

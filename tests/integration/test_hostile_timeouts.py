@@ -16,8 +16,8 @@ import statistics
 import time
 import unittest
 
-from shoutlib import MAGIC, encode_frame
-from test_hostile import (KIB, MIB, HostileTestCase, connect_from, note, per_build)
+from shoutlib import MAGIC, connect_from, encode_frame
+from test_hostile import KIB, MIB, HostileTestCase, note, per_build
 
 FRAME_TIMEOUT = 3      # --frame-timeout for the slowloris tests, seconds
 CLOSE_SLACK = 7.0      # a bound, not a goal: every close must come within 3 + 7 s

@@ -10,41 +10,19 @@ got every reply (see test_hostile.py).
 """
 
 import random
-import socket
 import struct
 import time
 import unittest
 
 from shoutlib import (ERR_BAD_MAGIC, ERR_BAD_TYPE, ERR_BAD_VERSION, ERR_LENGTH_MISMATCH,
-                      ERR_TOO_LARGE, ERR_UNEXPECTED_TYPE, HEADER_LEN, MAGIC, QUIET_TIMEOUT,
-                      TIMEOUT, TYPE_ERROR, TYPE_REPLY, TYPE_REQUEST, VERSION, encode_frame,
-                      parse_error_payload, parse_header)
+                      ERR_TOO_LARGE, ERR_UNEXPECTED_TYPE, HEADER_LEN, MAGIC, TYPE_ERROR,
+                      TYPE_REPLY, TYPE_REQUEST, VERSION, bound_udp_socket, drain_replies,
+                      encode_frame, parse_error_payload, parse_header)
 from test_hostile import MIB, HostileTestCase, note, per_build
 
 CHUNK = 20          # flood datagrams sent before the client pauses
 PAUSE = 0.002       # so that neither socket buffer overflows: every datagram reaches shoutd
 MARGIN = 3          # replies beyond the budget that clock granularity could allow
-
-
-def bound_socket(host):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
-    sock.bind((host, 0))
-    sock.settimeout(TIMEOUT)
-    return sock
-
-
-def drain(sock):
-    """Replies already sent to sock, read until QUIET_TIMEOUT passes without one."""
-    replies = []
-    sock.settimeout(QUIET_TIMEOUT)
-    try:
-        while True:
-            replies.append(sock.recvfrom(1 << 16)[0])
-    except socket.timeout:
-        pass
-    sock.settimeout(TIMEOUT)
-    return replies
 
 
 class PoliteUdpClient:
@@ -53,7 +31,7 @@ class PoliteUdpClient:
     checked byte for byte."""
 
     def __init__(self, addr, source="127.0.0.2"):
-        self.sock = bound_socket(source)
+        self.sock = bound_udp_socket(source)
         self.addr = addr
         self.sent = 0
         self.right = 0
@@ -99,7 +77,7 @@ class UdpFloodTest(UdpTestCase):
     UDP_RSS_BOUND = per_build(dev=1 * MIB, asan=4 * MIB)
 
     def test_flood_from_one_source_is_cut_to_its_budget_and_a_neighbour_is_answered(self):
-        attacker = bound_socket("127.0.0.1")
+        attacker = bound_udp_socket("127.0.0.1")
         self.addCleanup(attacker.close)
         self.polite.exchange(self)
         before = self.stats()
@@ -113,7 +91,7 @@ class UdpFloodTest(UdpTestCase):
             time.sleep(PAUSE)
         polite = (self.FLOOD + CHUNK - 1) // CHUNK
         after = self.wait_datagrams(before, self.FLOOD + polite)
-        answered = drain(attacker)
+        answered = drain_replies(attacker)
         elapsed = time.monotonic() - started
         self.assert_memory(self.UDP_RSS_BOUND, f"a flood of {self.FLOOD} datagrams")
         self.assert_up_and_serving()
@@ -192,7 +170,7 @@ class UdpMalformedTest(UdpTestCase):
         return out
 
     def test_short_and_malformed_datagrams_never_get_more_bytes_than_they_carried(self):
-        attacker = bound_socket("127.0.0.1")
+        attacker = bound_udp_socket("127.0.0.1")
         self.addCleanup(attacker.close)
         datagrams = self.datagrams()
         self.polite.exchange(self)
@@ -223,7 +201,7 @@ class UdpMalformedTest(UdpTestCase):
                     self.assertEqual(reply, expected, what)
             if n % 10 == 0:
                 self.polite.exchange(self)
-        extra = drain(attacker)
+        extra = drain_replies(attacker)
         self.assertEqual(extra, [], "answered datagrams that must be dropped")
         after = self.wait_datagrams(before, len(datagrams))
         self.assert_memory(self.UDP_RSS_BOUND, f"{len(datagrams)} malformed datagrams")

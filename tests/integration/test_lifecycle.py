@@ -10,7 +10,7 @@ import unittest
 
 from shoutlib import (HEADER_LEN, TYPE_ERROR, TYPE_REPLY, Server, Writer, connect,
                       encode_frame, parse_error_payload, parse_header, recv_exact,
-                      recv_until_eof)
+                      recv_until_eof, wait_for)
 
 ERR_SHUTTING_DOWN = 7
 REQUESTS = 2000
@@ -32,15 +32,6 @@ def split_frames(data):
         frames.append((header, data[at + HEADER_LEN:end]))
         at = end
     return frames, data[at:]
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 class LifecycleTest(unittest.TestCase):

@@ -1,17 +1,10 @@
 """Hostile and careless clients: shoutd keeps serving everyone else."""
 
-import socket
-import struct
 import unittest
 
 from shoutlib import (HEADER_LEN, TYPE_REPLY, ServerTestCase, Writer, connect, encode_frame,
-                      parse_header, recv_exact, recv_frame, recv_until_eof, send_and_read_some)
-
-
-def reset(sock):
-    """Close with SO_LINGER 0: the kernel sends RST, not FIN."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
+                      parse_header, recv_exact, recv_frame, recv_until_eof, reset_close,
+                      send_and_read_some)
 
 
 class RobustnessTest(ServerTestCase):
@@ -33,7 +26,7 @@ class RobustnessTest(ServerTestCase):
             got = send_and_read_some(sock, data, 1 << 20)
             self.assertEqual(got, data[:len(got)].upper())
         finally:
-            reset(sock)
+            reset_close(sock)
         self.assert_serves_text()
 
     def test_reset_mid_reply_of_large_framed_requests_does_no_harm(self):
@@ -46,7 +39,7 @@ class RobustnessTest(ServerTestCase):
             self.assertEqual((header.type, header.length, header.id), (TYPE_REPLY, 1 << 20, 0))
             self.assertEqual(got[HEADER_LEN:], b"X" * (len(got) - HEADER_LEN))
         finally:
-            reset(sock)
+            reset_close(sock)
         self.assert_serves_text()
 
     def test_half_close_after_pipelined_requests_gets_every_reply_then_eof(self):

@@ -5,19 +5,17 @@ syscall off the list (injected with LD_PRELOAD: the binary has no way to do
 it itself); --no-sandbox leaves the filter out; --user drops root after
 binding (as root only) and refuses what it cannot do with exit status 2."""
 
-import json
 import os
 import pwd
 import resource
 import signal
 import socket
 import subprocess
-import time
 import unittest
 
 from shoutlib import (SHOUTD, TIMEOUT, TYPE_REPLY, Server, build_preload_library, connect,
-                      encode_frame, free_port, recv_exact, recv_frame, recv_until_eof,
-                      run_program, udp_socket)
+                      encode_frame, fetch_stats, free_port, recv_exact, recv_frame,
+                      recv_until_eof, run_program, udp_socket, wait_for)
 
 # A server killed on purpose here must not leave a core file behind.
 resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
@@ -29,20 +27,6 @@ def proc_status(pid):
     """/proc/PID/status as {field: value}."""
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
-
-
-def read_stats(port):
-    with connect(port) as sock:
-        return json.loads(recv_until_eof(sock))
-
-
-def wait_for(predicate, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 # What shoutd says on stderr once it is confined (after the port lines: the
@@ -77,7 +61,7 @@ class SandboxTestCase(unittest.TestCase):
         with udp_socket() as udp:
             udp.sendto(b"datagram", ("127.0.0.1", server.port))
             self.assertEqual(udp.recvfrom(64)[0], b"DATAGRAM")
-        stats = read_stats(self.stats_port)
+        stats = fetch_stats(self.stats_port)
         self.assertEqual(stats["pid"], server.proc.pid)
         self.assertGreaterEqual(stats["udp"]["replies"], 1)
         os.kill(server.proc.pid, signal.SIGUSR1)
@@ -174,7 +158,7 @@ class ForbiddenSyscallTest(SandboxTestCase):
     def test_the_same_call_without_the_filter_is_harmless(self):
         server = self.start_with_shim("--no-sandbox")
         self.assertTrue(self.shim_is_in_place(server))
-        stats = read_stats(self.stats_port)
+        stats = fetch_stats(self.stats_port)
         self.assertEqual(stats["pid"], server.proc.pid)
         self.assert_serves_text(server)
         self.assert_stops_cleanly(server)

@@ -1,16 +1,16 @@
 """The stats port: one JSON object per connection, counters that move by
 exactly what was sent, loopback by default, --no-stats, and --cpu."""
 
-import json
 import os
 import socket
 import struct
 import time
 import unittest
 
-from shoutlib import (ERR_BAD_VERSION, PortsServer, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, TYPE_REPLY,
-                      ServerTestCase, connect, encode_frame, have_ipv6_loopback,
-                      recv_exact, recv_frame, recv_until_eof, run_program, udp_socket)
+from shoutlib import (ERR_BAD_VERSION, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, TYPE_REPLY,
+                      PortsServer, ServerTestCase, connect, encode_frame, fetch_stats,
+                      have_ipv6_loopback, recv_exact, recv_frame, recv_until_eof, run_program,
+                      udp_socket)
 
 TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wakeups", "tcp",
             "udp", "sockperf", "shutdown", "errors"]
@@ -41,15 +41,6 @@ class PortsTestCase(ServerTestCase):
 
     def stats(self, host="127.0.0.1"):
         return fetch_stats(self.server.stats_port, host)
-
-
-def fetch_stats(port, host="127.0.0.1"):
-    """Connect, send nothing, read to EOF: exactly one JSON object and a newline."""
-    with connect(port, host) as sock:
-        data = recv_until_eof(sock)
-    if not data.endswith(b"\n") or data.count(b"\n") != 1:
-        raise AssertionError(f"not one line of JSON: {data!r}")
-    return json.loads(data)
 
 
 def counter_deltas(before, after):

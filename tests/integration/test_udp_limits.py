@@ -6,40 +6,17 @@ reason in the stats JSON, and a well-behaved client beside a flood is still
 answered every time. Counts are bounded with the elapsed time measured, never
 with a timing goal."""
 
-import json
 import socket
 import time
 import unittest
 
-from shoutlib import (QUIET_TIMEOUT, SHOUTD, TIMEOUT, Server, connect, free_port,
-                      recv_until_eof, run_program)
+from shoutlib import (SHOUTD, TIMEOUT, Server, bound_udp_socket, drain_replies, fetch_stats,
+                      free_port, run_program)
 
 FLOOD = 1000
 CHUNK = 20          # datagrams sent before the client pauses
 PAUSE = 0.002       # so that neither socket buffer overflows: every datagram reaches shoutd
 MARGIN = 3          # replies beyond the bound that clock granularity could allow
-
-
-def bound_socket(host, port=0):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
-    sock.bind((host, port))
-    sock.settimeout(TIMEOUT)
-    return sock
-
-
-def drain(sock):
-    """Replies already sent to sock, read until QUIET_TIMEOUT passes without one."""
-    count = 0
-    sock.settimeout(QUIET_TIMEOUT)
-    try:
-        while True:
-            sock.recvfrom(1 << 16)
-            count += 1
-    except socket.timeout:
-        pass
-    sock.settimeout(TIMEOUT)
-    return count
 
 
 class UdpLimitsTest(unittest.TestCase):
@@ -59,8 +36,7 @@ class UdpLimitsTest(unittest.TestCase):
         """The stats "udp" object, once shoutd has read `datagrams` datagrams."""
         deadline = time.monotonic() + TIMEOUT
         while True:
-            with connect(self.stats_port) as sock:
-                udp = json.loads(recv_until_eof(sock))["udp"]
+            udp = fetch_stats(self.stats_port)["udp"]
             if datagrams is None or udp["datagrams"] >= datagrams:
                 return udp
             if time.monotonic() > deadline:
@@ -92,15 +68,15 @@ class UdpLimitsTest(unittest.TestCase):
 
     def test_flood_from_one_source_is_cut_to_its_budget_and_a_neighbour_is_answered(self):
         self.start("--udp-rate-loopback", "--udp-rate-per-ip", "50")
-        attacker = bound_socket("127.0.0.1")
-        neighbour = bound_socket("127.0.0.2")
+        attacker = bound_udp_socket("127.0.0.1")
+        neighbour = bound_udp_socket("127.0.0.2")
         self.addCleanup(attacker.close)
         self.addCleanup(neighbour.close)
         started = self.flood(attacker, FLOOD, beside=neighbour)
         polite = (FLOOD + CHUNK - 1) // CHUNK
         udp = self.udp_stats(FLOOD + polite)
         elapsed = time.monotonic() - started
-        answered = drain(attacker)
+        answered = len(drain_replies(attacker))
         elapsed_bound = time.monotonic() - started
         self.assertGreaterEqual(answered, 100, "the burst of 2 x 50 was not given")
         self.assertLessEqual(answered, 100 + elapsed_bound * 50 + MARGIN,
@@ -113,11 +89,11 @@ class UdpLimitsTest(unittest.TestCase):
 
     def test_loopback_is_exempt_by_default(self):
         self.start("--udp-rate-per-ip", "50", "--udp-rate", "50")
-        sock = bound_socket("127.0.0.1")
+        sock = bound_udp_socket("127.0.0.1")
         self.addCleanup(sock.close)
         self.flood(sock, FLOOD, all_answered=True)
         udp = self.udp_stats(FLOOD)
-        self.assertEqual(drain(sock), 0, "more replies than datagrams")
+        self.assertEqual(len(drain_replies(sock)), 0, "more replies than datagrams")
         self.assertEqual((udp["dropped_rate"], udp["dropped_global_rate"], udp["replies"]),
                          (0, 0, FLOOD))
 
@@ -125,8 +101,8 @@ class UdpLimitsTest(unittest.TestCase):
         # Loopback is exempt from both budgets unless --udp-rate-loopback; the
         # per-source one is turned off so that only the global one counts.
         self.start("--udp-rate", "30", "--udp-rate-loopback", "--udp-rate-per-ip", "0")
-        first = bound_socket("127.0.0.5")
-        second = bound_socket("127.0.0.6")
+        first = bound_udp_socket("127.0.0.5")
+        second = bound_udp_socket("127.0.0.6")
         self.addCleanup(first.close)
         self.addCleanup(second.close)
         started = time.monotonic()
@@ -135,7 +111,7 @@ class UdpLimitsTest(unittest.TestCase):
             if i % CHUNK == CHUNK - 1:
                 time.sleep(PAUSE)
         udp = self.udp_stats(100)
-        answered = drain(first) + drain(second)
+        answered = len(drain_replies(first)) + len(drain_replies(second))
         elapsed = time.monotonic() - started
         self.assertGreaterEqual(answered, 30)
         self.assertLessEqual(answered, 30 + elapsed * 30 + MARGIN)
@@ -144,16 +120,16 @@ class UdpLimitsTest(unittest.TestCase):
 
     def assert_source_never_answered(self, host, port):
         try:
-            sock = bound_socket(host, port)
+            sock = bound_udp_socket(host, port)
         except OSError as err:
             self.skipTest(f"cannot bind {host}:{port} ({err}); binding a port below 1024 needs root")
         self.addCleanup(sock.close)
         sock.sendto(b"reflect me", self.addr)
         udp = self.udp_stats(1)
-        self.assertEqual(drain(sock), 0, f"answered a datagram from {host}:{port}")
+        self.assertEqual(len(drain_replies(sock)), 0, f"answered a datagram from {host}:{port}")
         self.assertEqual((udp["dropped_source_port"], udp["replies"]), (1, 0))
         # An ordinary source is still answered.
-        with bound_socket("127.0.0.1") as good:
+        with bound_udp_socket("127.0.0.1") as good:
             good.sendto(b"fine", self.addr)
             self.assertEqual(good.recvfrom(1 << 16), (b"FINE", self.addr))
 

@@ -11,20 +11,14 @@
 #include "conn.h"
 #include "prng.h"
 #include "support.h"
+#include "engine_support.h"
 
 #define MAX_PAYLOAD 1024
 #define BIG_OUTPUT  (1u << 20)
 
-struct engine {
-    struct conn c;
-    struct conn_counters counters;
-};
-
 static void engine_init(struct engine *e, uint32_t max_payload, size_t max_output)
 {
-    memset(&e->counters, 0, sizeof e->counters);
-    struct conn_limits limits = {.max_payload = max_payload, .max_output = max_output};
-    conn_init(&e->c, &limits, &e->counters);
+    engine_init_mode(e, max_payload, max_output, CONN_MODE_UNDECIDED);
 }
 
 static size_t output_len(const struct conn *c)
@@ -45,44 +39,6 @@ static void drain(struct conn *c, struct bytes *out, size_t step)
             return;
         assert_non_null(p);
         size_t n = len < step ? len : step;
-        bytes_add(out, p, n);
-        conn_output_sent(c, n);
-    }
-}
-
-/*
- * Drive the engine like an event loop would: feed at most feed_step bytes
- * while it wants input, otherwise send at most drain_step bytes of output.
- * Checks on every step that queued output stays within out_bound, that input
- * is refused while not wanted, and that the engine never stalls (no output
- * to send, yet no input wanted, yet not finished).
- */
-static void pump(struct conn *c, const uint8_t *in, size_t in_len, size_t feed_step,
-                 size_t drain_step, size_t out_bound, struct bytes *out)
-{
-    size_t fed = 0;
-    for (long rounds = 0;; rounds++) {
-        assert_true(rounds < 10000000);
-        size_t len;
-        const uint8_t *p = conn_output(c, &len);
-        assert_true(len <= out_bound);
-        if (fed < in_len && conn_wants_input(c)) {
-            size_t n = in_len - fed < feed_step ? in_len - fed : feed_step;
-            assert_int_equal(conn_feed(c, in + fed, n), 0);
-            fed += n;
-            continue;
-        }
-        if (len == 0) {
-            if (conn_finished(c) || (fed == in_len && conn_wants_input(c)))
-                return;
-            fail_msg("engine stalled: fed %zu of %zu, nothing to send, no input wanted", fed,
-                     in_len);
-        }
-        if (fed < in_len) {
-            uint8_t probe = 'x';
-            assert_int_equal(conn_feed(c, &probe, 1), -EINVAL);
-        }
-        size_t n = len < drain_step ? len : drain_step;
         bytes_add(out, p, n);
         conn_output_sent(c, n);
     }
@@ -498,7 +454,7 @@ static void text_backpressure_holds_for_any_feed_and_drain_sizes(void **state)
             struct engine e;
             struct bytes out = {0};
             engine_init(&e, MAX_PAYLOAD, MAX_OUTPUT);
-            pump(&e.c, in, IN_LEN, feed_steps[f], drain_steps[d], MAX_OUTPUT, &out);
+            engine_pump(&e.c, in, IN_LEN, feed_steps[f], drain_steps[d], MAX_OUTPUT, &out);
             assert_int_equal(out.len, IN_LEN);
             expect_upper(out.at, in, IN_LEN);
             assert_int_equal(e.counters.bytes_in, IN_LEN);
@@ -547,7 +503,7 @@ static void framed_backpressure_bounds_output_and_answers_everything(void **stat
             struct engine e;
             struct bytes out = {0};
             engine_init(&e, SMALL_PAYLOAD, MAX_OUTPUT);
-            pump(&e.c, s.in.at, s.in.len, feed_steps[f], drain_steps[d], bound, &out);
+            engine_pump(&e.c, s.in.at, s.in.len, feed_steps[f], drain_steps[d], bound, &out);
             assert_int_equal(out.len, s.want.len);
             assert_memory_equal(out.at, s.want.at, s.want.len);
             assert_int_equal(e.counters.requests, s.count);
@@ -575,7 +531,7 @@ static void framed_error_in_held_input_is_sent_after_the_replies(void **state)
     struct engine e;
     struct bytes out = {0};
     engine_init(&e, SMALL_PAYLOAD, MAX_OUTPUT);
-    pump(&e.c, s.in.at, s.in.len, SIZE_MAX, 10, bound, &out);
+    engine_pump(&e.c, s.in.at, s.in.len, SIZE_MAX, 10, bound, &out);
     assert_true(conn_finished(&e.c));
     assert_int_equal(e.c.state, CONN_FAILED);
     assert_true(out.len > s.want.len);
@@ -865,9 +821,7 @@ static void mid_request_follows_sockperf_messages(void **state)
 {
     (void)state;
     struct engine e;
-    memset(&e.counters, 0, sizeof e.counters);
-    struct conn_limits limits = {.max_payload = MAX_PAYLOAD, .max_output = BIG_OUTPUT};
-    conn_init_mode(&e.c, &limits, &e.counters, CONN_MODE_SOCKPERF);
+    engine_init_mode(&e, MAX_PAYLOAD, BIG_OUTPUT, CONN_MODE_SOCKPERF);
     assert_true(conn_mid_request(&e.c)); /* the first message has not come */
     /* A 16-byte message: 14-byte header (seq, flags, length), 2 payload bytes. */
     uint8_t message[16] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 3, 0, 0, 0, 16, 'h', 'i'};

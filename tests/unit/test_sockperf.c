@@ -18,6 +18,7 @@
 #include "prng.h"
 #include "sockperf.h"
 #include "support.h"
+#include "engine_support.h"
 
 #define MAX_PAYLOAD 1024
 #define HDR         14
@@ -370,43 +371,9 @@ static void decoder_refuses_a_bad_length_and_stays_refusing(void **state)
 
 /* ---- the connection engine in sockperf mode ---- */
 
-struct engine {
-    struct conn c;
-    struct conn_counters counters;
-};
-
 static void engine_init(struct engine *e, size_t max_output)
 {
-    memset(&e->counters, 0, sizeof e->counters);
-    struct conn_limits limits = {.max_payload = MAX_PAYLOAD, .max_output = max_output};
-    conn_init_mode(&e->c, &limits, &e->counters, CONN_MODE_SOCKPERF);
-}
-
-/* Feed in[] in steps while the engine wants input, sending output in steps; never stalls. */
-static void pump(struct conn *c, const uint8_t *in, size_t in_len, size_t feed_step,
-                 size_t drain_step, size_t out_bound, struct bytes *out)
-{
-    size_t fed = 0;
-    for (long rounds = 0;; rounds++) {
-        assert_true(rounds < 10000000);
-        size_t len;
-        const uint8_t *p = conn_output(c, &len);
-        assert_true(len <= out_bound);
-        if (fed < in_len && conn_wants_input(c)) {
-            size_t n = in_len - fed < feed_step ? in_len - fed : feed_step;
-            assert_int_equal(conn_feed(c, in + fed, n), 0);
-            fed += n;
-            continue;
-        }
-        if (len == 0) {
-            if (conn_finished(c) || (fed == in_len && conn_wants_input(c)))
-                return;
-            fail_msg("engine stalled: fed %zu of %zu", fed, in_len);
-        }
-        size_t n = len < drain_step ? len : drain_step;
-        bytes_add(out, p, n);
-        conn_output_sent(c, n);
-    }
+    engine_init_mode(e, MAX_PAYLOAD, max_output, CONN_MODE_SOCKPERF);
 }
 
 static void engine_answers_a_stream_split_at_every_point(void **state)
@@ -421,8 +388,9 @@ static void engine_answers_a_stream_split_at_every_point(void **state)
         struct engine e;
         engine_init(&e, 1 << 20);
         struct bytes out = {0};
-        pump(&e.c, stream.at, split, stream.len, stream.len, SIZE_MAX, &out);
-        pump(&e.c, stream.at + split, stream.len - split, stream.len, stream.len, SIZE_MAX, &out);
+        engine_pump(&e.c, stream.at, split, stream.len, stream.len, SIZE_MAX, &out);
+        engine_pump(&e.c, stream.at + split, stream.len - split, stream.len, stream.len, SIZE_MAX,
+                    &out);
         assert_int_equal(out.len, want.len);
         assert_memory_equal(out.at, want.at, want.len);
         assert_int_equal(e.counters.sockperf_messages, count);
@@ -447,7 +415,7 @@ static void engine_mode_is_fixed_even_when_the_first_byte_is_the_frame_magic(voi
     struct engine e;
     engine_init(&e, 1 << 20);
     struct bytes out = {0};
-    pump(&e.c, in, sizeof in, sizeof in, sizeof in, SIZE_MAX, &out);
+    engine_pump(&e.c, in, sizeof in, sizeof in, sizeof in, SIZE_MAX, &out);
     assert_int_equal(e.c.mode, CONN_MODE_SOCKPERF);
     assert_int_equal(out.len, sizeof in);
     assert_int_equal(out.at[0], 0xF5);
@@ -473,7 +441,8 @@ static void engine_backpressure_bounds_output_and_answers_everything(void **stat
         engine_init(&e, 512);
         struct bytes out = {0};
         /* The soft cap, plus the one reply that crossed it. */
-        pump(&e.c, stream.at, stream.len, steps[i][0], steps[i][1], 512 + HDR + MAX_PAYLOAD, &out);
+        engine_pump(&e.c, stream.at, stream.len, steps[i][0], steps[i][1], 512 + HDR + MAX_PAYLOAD,
+                    &out);
         assert_int_equal(out.len, want.len);
         assert_memory_equal(out.at, want.at, want.len);
         assert_int_equal(e.counters.sockperf_messages, 300);
@@ -500,7 +469,7 @@ static void expect_replies_then_finish(uint32_t bad_length, size_t feed_step)
     struct engine e;
     engine_init(&e, 1 << 20);
     struct bytes out = {0};
-    pump(&e.c, stream.at, stream.len, feed_step, 1 << 20, SIZE_MAX, &out);
+    engine_pump(&e.c, stream.at, stream.len, feed_step, 1 << 20, SIZE_MAX, &out);
     assert_int_equal(out.len, want.len);
     assert_memory_equal(out.at, want.at, want.len);
     assert_int_equal(e.c.state, CONN_FAILED);
@@ -540,7 +509,7 @@ static void engine_peer_closed_mid_message_finishes_without_a_reply(void **state
     struct engine e;
     engine_init(&e, 1 << 20);
     struct bytes out = {0};
-    pump(&e.c, stream.at, stream.len - 1, 64, 64, SIZE_MAX, &out);
+    engine_pump(&e.c, stream.at, stream.len - 1, 64, 64, SIZE_MAX, &out);
     conn_peer_closed(&e.c);
     assert_int_equal(out.len, 0);
     assert_true(conn_finished(&e.c));
