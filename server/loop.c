@@ -5,9 +5,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Events handled per wakeup; more simply wait for the next round. */
-#define LOOP_BATCH 128
-
 /* The alarm fired: clear it (its count does not matter) and note that none is set. */
 static void loop_on_alarm(struct loop_source *source, uint32_t events)
 {
@@ -23,6 +20,8 @@ int loop_init(struct loop *loop)
     loop->stop = false;
     loop->now_ms = loop_now_ms();
     loop->alarm_ms = 0;
+    loop->batch = NULL;
+    loop->batch_next = loop->batch_len = 0;
     struct timespec tick = {.tv_nsec = 4000000}; /* HZ=250, should the kernel not say */
     clock_getres(CLOCK_MONOTONIC_COARSE, &tick);
     loop->tick_ms = (uint64_t)tick.tv_sec * 1000 + ((uint64_t)tick.tv_nsec + 999999) / 1000000;
@@ -87,7 +86,16 @@ int loop_set_events(struct loop *loop, struct loop_source *source, uint32_t even
 
 void loop_del(struct loop *loop, struct loop_source *source)
 {
+    /* Fails harmlessly (EBADF) for a descriptor already closed, which epoll forgot by itself. */
     epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, source->fd, NULL);
+    /*
+     * The kernel forgets the source, but the batch already returned still
+     * names it: clear those entries, or a later callback of this batch would
+     * run on whatever the source's memory has become.
+     */
+    for (int i = loop->batch_next; i < loop->batch_len; i++)
+        if (loop->batch[i].data.ptr == source)
+            loop->batch[i].data.ptr = NULL;
 }
 
 int loop_run_once(struct loop *loop)
@@ -98,10 +106,16 @@ int loop_run_once(struct loop *loop)
     loop->now_ms = loop_now_ms();
     if (ready < 0)
         return errno == EINTR ? 0 : -errno;
-    for (int i = 0; i < ready; i++) {
-        struct loop_source *source = events[i].data.ptr;
-        source->on_ready(source, events[i].events);
+    loop->batch = events;
+    loop->batch_len = ready;
+    for (loop->batch_next = 0; loop->batch_next < ready;) {
+        const struct epoll_event *event = &events[loop->batch_next++];
+        struct loop_source *source = event->data.ptr;
+        if (source != NULL) /* NULL: deleted by an earlier callback of this batch */
+            source->on_ready(source, event->events);
     }
+    loop->batch = NULL;
+    loop->batch_next = loop->batch_len = 0;
     return 0;
 }
 

@@ -1,8 +1,17 @@
 /*
  * loop: shoutd's event loop, a thin layer over epoll. Anything with a
  * descriptor embeds a struct loop_source and is called back with the ready
- * events; the loop never owns the sources or their descriptors, and a
- * callback may delete (and free) its own source.
+ * events; the loop never owns the sources or their descriptors.
+ *
+ * What a callback may do: anything to any source, not only its own. It may
+ * add sources, change their interest, and loop_del and then free (or close
+ * the descriptor of) any of them, the one being called back included. One
+ * epoll_wait returns a batch of up to LOOP_BATCH events, and a source freed
+ * by an earlier callback may still have an event further down that batch:
+ * loop_del clears those entries (as libuv's uv__platform_invalidate_fd
+ * does), so no later callback of the batch reaches freed memory or a
+ * descriptor that now means something else. The one rule: loop_del a
+ * source before its memory is freed or its descriptor is closed.
  */
 #ifndef SHOUTD_LOOP_H
 #define SHOUTD_LOOP_H
@@ -34,6 +43,13 @@ struct loop {
     struct loop_source alarm;
     uint64_t alarm_ms;
     uint64_t tick_ms; /* how far the coarse clock may lag the alarm's precise one */
+    /*
+     * The batch loop_run_once is calling back, so that loop_del can clear a
+     * deleted source's entries from it: events[next..len) are still to come.
+     */
+    struct epoll_event *batch;
+    int batch_next;
+    int batch_len;
 };
 
 int loop_init(struct loop *loop);
@@ -42,6 +58,11 @@ void loop_free(struct loop *loop);
 /* Each returns 0 or a negative errno. */
 int loop_add(struct loop *loop, struct loop_source *source, uint32_t events);
 int loop_set_events(struct loop *loop, struct loop_source *source, uint32_t events);
+/*
+ * Stop watching the source, and drop whatever events of the batch in
+ * progress are still to come for it: afterwards the caller may free it and
+ * close its descriptor, from inside any callback. O(LOOP_BATCH).
+ */
 void loop_del(struct loop *loop, struct loop_source *source);
 
 /*
@@ -53,9 +74,13 @@ void loop_del(struct loop *loop, struct loop_source *source);
  */
 int loop_wake_by(struct loop *loop, uint64_t when_ms);
 
+/* Events taken per epoll_wait; more simply wait for the next round. */
+#define LOOP_BATCH 128
+
 /*
  * Wait until a source is ready or the alarm fires, and call back every
- * ready source. Returns 0, or a negative errno for a failure other than EINTR.
+ * ready source that no earlier callback of the batch deleted. Returns 0,
+ * or a negative errno for a failure other than EINTR.
  */
 int loop_run_once(struct loop *loop);
 

@@ -41,6 +41,21 @@ static void server_dump_counters(const struct server *server)
 }
 
 /*
+ * Close one set of listeners, out of the loop first: an event of theirs may
+ * still be further down the batch in progress (loop.h).
+ */
+static void server_close_set(struct server *server, struct listeners *ls,
+                             struct loop_source *tcp_sources, struct loop_source *udp_sources)
+{
+    for (size_t i = 0; i < ls->count; i++) {
+        loop_del(&server->loop, &tcp_sources[i]);
+        if (udp_sources != NULL && ls->udp_fds[i] >= 0)
+            loop_del(&server->loop, &udp_sources[i]);
+    }
+    listeners_close(ls);
+}
+
+/*
  * SIGTERM/SIGINT: stop accepting (the listeners close, so new connections
  * are refused by the kernel), then let every connection answer what it has
  * read and close; server_run ends when none is left or --grace runs out.
@@ -49,8 +64,9 @@ static void server_start_drain(struct server *server)
 {
     server->draining = true;
     server->grace_deadline_ms = server->loop.now_ms + (uint64_t)server->opts.grace_s * 1000;
-    listeners_close(&server->listeners);
-    listeners_close(&server->sockperf_listeners);
+    server_close_set(server, &server->listeners, server->tcp_sources, server->udp_sources);
+    server_close_set(server, &server->sockperf_listeners, server->sockperf_tcp_sources,
+                     server->sockperf_udp_sources);
     stream_drain_all(server);
 }
 
