@@ -210,9 +210,14 @@ static int server_listen(struct server *server)
                                "sockperf format");
     }
     if (err == 0 && opts->stats_enabled) {
-        /* The stats port answers at once and closes: a short queue is plenty. */
+        /*
+         * The stats port answers at once and closes, but a connect flood
+         * (a scraper per core, a loop in a script) overflowed a queue of 64:
+         * connects then waited a second for SYN retransmission. The main
+         * port's backlog, then.
+         */
         err = listeners_open(&server->stats_listener, &opts->stats_listen, 1, opts->stats_port,
-                             false, 64);
+                             false, opts->backlog);
         if (err != 0)
             return err;
         err = server_watch_set(server, &server->stats_listener, &opts->stats_listen,

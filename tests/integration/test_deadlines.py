@@ -268,6 +268,22 @@ class BacklogTest(unittest.TestCase):
         self.assertEqual(int(out[2]), 37)
         self.assertEqual(server.stop(), 0)
 
+    def test_stats_port_gets_the_same_backlog(self):
+        # It was 64 whatever --backlog said: a local connect flood overflowed it.
+        import shutil
+        import subprocess
+        from shoutlib import PortsServer
+        if not shutil.which("ss"):
+            self.skipTest("ss (iproute2) is not installed")
+        server = PortsServer("--backlog", "300")
+        self.addCleanup(server.close)
+        for port in (server.port, server.stats_port):
+            out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                                 text=True, timeout=TIMEOUT, check=True).stdout.split()
+            self.assertEqual(out[0], "LISTEN")
+            self.assertEqual(int(out[2]), 300, f"port {port}")
+        self.assertEqual(server.stop(), 0)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
