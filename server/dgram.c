@@ -72,7 +72,7 @@ static bool dgram_rate_allows(struct server *server, const struct sockaddr_stora
     if (!server->opts.udp_rate_loopback && source_is_loopback(peer))
         return true;
     struct source_key key;
-    source_key_of(peer, SOURCE_MAX_IPV6_PREFIX, &key);
+    source_key_of(peer, server->opts.ipv6_prefix, &key);
     if (!ratelimit_allow(&rate->per_ip, &key, now_ns)) {
         server->stats.udp_dropped_rate++;
         return false;

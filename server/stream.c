@@ -258,7 +258,7 @@ void stream_refuse_no_fds(struct server *server, int listener_fd)
 static uint32_t stream_source_slot(const struct server *server, const struct sockaddr_storage *addr)
 {
     struct source_key key;
-    source_key_of(addr, SOURCE_MAX_IPV6_PREFIX, &key);
+    source_key_of(addr, server->opts.ipv6_prefix, &key);
     return (uint32_t)(source_hash(&server->source_secret, &key) % SERVER_CONN_SLOTS);
 }
 
