@@ -33,7 +33,7 @@ bool ratelimit_bucket_take(struct ratelimit_bucket *bucket, uint64_t rate_per_s,
 }
 
 int ratelimit_init(struct ratelimit_table *table, struct ratelimit_slot *slots, size_t slot_count,
-                   uint64_t rate_per_s, uint64_t burst)
+                   uint64_t rate_per_s, uint64_t burst, const struct source_secret *secret)
 {
     size_t set_count = slot_count / RATELIMIT_WAYS;
     if (set_count == 0 || (set_count & (set_count - 1)) != 0 ||
@@ -41,29 +41,24 @@ int ratelimit_init(struct ratelimit_table *table, struct ratelimit_slot *slots, 
         burst > RATELIMIT_MAX_BURST)
         return -EINVAL;
     memset(slots, 0, slot_count * sizeof *slots);
-    *table = (struct ratelimit_table){
-        .slots = slots, .set_count = set_count, .rate_per_s = rate_per_s, .burst = burst};
+    *table = (struct ratelimit_table){.slots = slots,
+                                      .set_count = set_count,
+                                      .rate_per_s = rate_per_s,
+                                      .burst = burst,
+                                      .secret = *secret};
     return 0;
 }
 
-/* FNV-1a: cheap and good enough to spread addresses; a chosen collision only shares a set. */
-static uint64_t ratelimit_hash(const struct ratelimit_key *key)
+size_t ratelimit_set_of(const struct ratelimit_table *table, const struct source_key *key)
 {
-    uint64_t hash = 14695981039346656037u;
-    for (size_t i = 0; i < sizeof key->bytes; i++) {
-        hash ^= key->bytes[i];
-        hash *= 1099511628211u;
-    }
-    return hash;
+    return (size_t)(source_hash(&table->secret, key) & (table->set_count - 1));
 }
 
-bool ratelimit_allow(struct ratelimit_table *table, const struct ratelimit_key *key,
-                     uint64_t now_ns)
+bool ratelimit_allow(struct ratelimit_table *table, const struct source_key *key, uint64_t now_ns)
 {
     if (table->rate_per_s == 0)
         return true;
-    size_t set = (size_t)(ratelimit_hash(key) & (table->set_count - 1));
-    struct ratelimit_slot *ways = table->slots + set * RATELIMIT_WAYS;
+    struct ratelimit_slot *ways = table->slots + ratelimit_set_of(table, key) * RATELIMIT_WAYS;
     struct ratelimit_slot *victim = NULL;
     for (size_t i = 0; i < RATELIMIT_WAYS; i++) {
         struct ratelimit_slot *slot = &ways[i];
@@ -73,10 +68,16 @@ bool ratelimit_allow(struct ratelimit_table *table, const struct ratelimit_key *
             (victim->used && (!slot->used || slot->bucket.last_ns < victim->bucket.last_ns)))
             victim = slot;
     }
+    /*
+     * A slot taken from another source keeps its bucket: were it refilled,
+     * sources that share a set could take turns evicting each other and
+     * every datagram would arrive to a full burst.
+     */
     if (victim->used)
         table->evictions++;
+    else
+        ratelimit_bucket_init(&victim->bucket, table->burst, now_ns);
     victim->key = *key;
     victim->used = true;
-    ratelimit_bucket_init(&victim->bucket, table->burst, now_ns);
     return ratelimit_bucket_take(&victim->bucket, table->rate_per_s, table->burst, now_ns);
 }

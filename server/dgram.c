@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "sockperf.h"
+#include "source.h"
 #include "udp.h"
 
 /* Datagrams per recvmmsg, and batches per wakeup so that TCP gets its turn. */
@@ -34,22 +35,6 @@ static bool dgram_source_port_ok(const struct sockaddr_storage *peer, uint16_t o
     return port >= 1024 && port != own_port;
 }
 
-/* The source address as a rate-limit key (IPv4 as ::ffff:a.b.c.d); whether it is loopback. */
-static bool dgram_rate_key(const struct sockaddr_storage *peer, struct ratelimit_key *key)
-{
-    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    memset(key, 0, sizeof *key);
-    if (peer->ss_family == AF_INET) {
-        memcpy(key->bytes, v4_mapped, sizeof v4_mapped);
-        memcpy(key->bytes + 12, &((const struct sockaddr_in *)peer)->sin_addr, 4);
-    } else {
-        memcpy(key->bytes, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
-    }
-    static const uint8_t v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    bool v4ish = memcmp(key->bytes, v4_mapped, sizeof v4_mapped) == 0;
-    return (v4ish && key->bytes[12] == 127) || memcmp(key->bytes, v6_loopback, 16) == 0;
-}
-
 static uint64_t dgram_now_ns(void)
 {
     struct timespec now;
@@ -64,7 +49,7 @@ static void dgram_rate_init(struct server *server, uint64_t now_ns)
     const struct options *opts = &server->opts;
     /* options.c keeps the rates and burst within ratelimit's caps, so this cannot fail. */
     ratelimit_init(&rate->per_ip, rate->slots, SERVER_UDP_RATE_SLOTS, opts->udp_rate_per_ip,
-                   opts->udp_rate_burst);
+                   opts->udp_rate_burst, &server->source_secret);
     ratelimit_bucket_init(&rate->global, opts->udp_rate, now_ns);
     rate->ready = true;
 }
@@ -78,15 +63,16 @@ static bool dgram_rate_allows(struct server *server, const struct sockaddr_stora
                               uint64_t now_ns)
 {
     struct server_udp_rate *rate = &server->udp_rate;
-    struct ratelimit_key key;
     /*
      * Loopback is exempt from both budgets unless --udp-rate-loopback: a
      * spoofed 127/8 or ::1 source cannot arrive from outside, and loopback
      * is where shout load and the benchmarks run at hundreds of thousands
      * of replies a second.
      */
-    if (dgram_rate_key(peer, &key) && !server->opts.udp_rate_loopback)
+    if (!server->opts.udp_rate_loopback && source_is_loopback(peer))
         return true;
+    struct source_key key;
+    source_key_of(peer, server->opts.ipv6_prefix, &key);
     if (!ratelimit_allow(&rate->per_ip, &key, now_ns)) {
         server->stats.udp_dropped_rate++;
         return false;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ratelimit.h"
+#include "source.h"
 
 static const char usage_text[] =
     "usage: shoutd [OPTIONS]\n"
@@ -51,6 +52,10 @@ static const char usage_text[] =
     "  --max-conns-per-ip N\n"
     "                     open TCP connections per source address (default a\n"
     "                     quarter of --max-conns; 0: no limit); loopback too\n"
+    "  --ipv6-prefix N    count IPv6 sources by their first N bits, 1 to 128\n"
+    "                     (default 64: one /64 is one source), for both\n"
+    "                     --max-conns-per-ip and --udp-rate-per-ip; IPv4 (and\n"
+    "                     IPv4-mapped IPv6) sources are counted per address\n"
     "  --udp-rate R       UDP replies per second, all non-loopback sources\n"
     "                     (default 100000, burst one second's worth; 0: no limit)\n"
     "                     UDP from source port 0, below 1024, or shoutd's own\n"
@@ -201,6 +206,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         OPT_UDP_RATE,
         OPT_MAX_CONNS,
         OPT_MAX_CONNS_PER_IP,
+        OPT_IPV6_PREFIX,
         OPT_GRACE,
         OPT_MAX_OUTPUT,
         OPT_FRAME_TIMEOUT,
@@ -227,6 +233,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         {"udp-rate", required_argument, NULL, OPT_UDP_RATE},
         {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
         {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
+        {"ipv6-prefix", required_argument, NULL, OPT_IPV6_PREFIX},
         {"grace", required_argument, NULL, OPT_GRACE},
         {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
         {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
@@ -248,6 +255,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         .udp_rate_per_ip = OPTIONS_DEFAULT_UDP_RATE_PER_IP,
         .udp_rate = OPTIONS_DEFAULT_UDP_RATE,
         .max_conns = OPTIONS_DEFAULT_MAX_CONNS,
+        .ipv6_prefix = SOURCE_DEFAULT_IPV6_PREFIX,
         .frame_timeout_s = OPTIONS_DEFAULT_FRAME_TIMEOUT_S,
         .idle_timeout_s = OPTIONS_DEFAULT_IDLE_TIMEOUT_S,
         .write_timeout_s = OPTIONS_DEFAULT_WRITE_TIMEOUT_S,
@@ -328,6 +336,12 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
                                            optarg);
             opts->max_conns_per_ip = (uint32_t)value;
             max_conns_per_ip_given = true;
+            break;
+        case OPT_IPV6_PREFIX:
+            if (options_parse_count(optarg, SOURCE_MAX_IPV6_PREFIX, &value) != 0 || value == 0)
+                return options_usage_error("--ipv6-prefix needs a prefix length from 1 to 128",
+                                           optarg);
+            opts->ipv6_prefix = (uint32_t)value;
             break;
         case OPT_MAX_FRAME:
             if (options_parse_size(optarg, OPTIONS_MAX_MAX_FRAME, &value) != 0)

@@ -66,6 +66,8 @@ struct options {
     /* Open TCP connections, all sources together; and per source address (0: no limit). */
     uint32_t max_conns;
     uint32_t max_conns_per_ip;
+    /* IPv6 sources are counted by their first ipv6_prefix bits (1..128), TCP and UDP alike. */
+    uint32_t ipv6_prefix;
     /* Deadlines in seconds (0: off): see stream.c for what each one watches. */
     uint32_t frame_timeout_s;
     uint32_t idle_timeout_s;

@@ -5,7 +5,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
@@ -313,8 +315,44 @@ static void server_raise_fd_limit(const struct options *opts)
                 (unsigned long long)limit.rlim_cur, (unsigned long long)needed, opts->max_conns);
 }
 
+/*
+ * The secret both per-source tables hash with, so that nobody can compute
+ * which addresses share a slot. A test can fix it (SHOUTD_TEST_SEED, 32 hex
+ * digits) to aim addresses at one slot on purpose; that is loud, because a
+ * known secret makes the tables' collisions anyone's to choose.
+ */
+static int server_take_source_secret(struct server *server)
+{
+    const char *test_seed = getenv("SHOUTD_TEST_SEED");
+    if (test_seed != NULL) {
+        if (source_secret_parse(test_seed, &server->source_secret) != 0) {
+            fprintf(stderr, "shoutd: SHOUTD_TEST_SEED needs 32 hex digits\n");
+            return -EINVAL;
+        }
+        fprintf(stderr, "shoutd: warning: SHOUTD_TEST_SEED is set: the per-source tables' "
+                        "hash is known; for tests only\n");
+        return 0;
+    }
+    uint8_t bytes[16];
+    ssize_t got;
+    /* Blocks only until the kernel's pool is first initialised, early in boot. */
+    do
+        got = getrandom(bytes, sizeof bytes, 0);
+    while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)sizeof bytes) {
+        int err = got < 0 ? errno : EIO;
+        fprintf(stderr, "shoutd: getrandom: %s\n", strerror(err));
+        return -err;
+    }
+    source_secret_from_bytes(bytes, &server->source_secret);
+    return 0;
+}
+
 int server_start(struct server *server)
 {
+    int err = server_take_source_secret(server);
+    if (err != 0)
+        return err;
     server_raise_fd_limit(&server->opts);
     clock_gettime(CLOCK_MONOTONIC, &server->started);
     list_init(&server->streams);
@@ -325,7 +363,7 @@ int server_start(struct server *server)
     fprintf(stderr, "shoutd %s starting (max frame %u bytes)\n", SHOUT_VERSION,
             server->opts.max_frame);
 
-    int err = loop_init(&server->loop);
+    err = loop_init(&server->loop);
     if (err == 0)
         err = server_watch_signals(server);
     if (err != 0) {

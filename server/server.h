@@ -26,6 +26,7 @@
 #include "options.h"
 #include "ratelimit.h"
 #include "sockio.h"
+#include "source.h"
 
 struct server_stats {
     uint64_t accepted;
@@ -56,16 +57,16 @@ struct server_stats {
 };
 
 /*
- * Open TCP connections per source address, counted in a slot chosen by a
- * seeded hash of the address: O(1) per accept and close, 256 KiB whatever
- * the sources. Addresses that share a slot share its count (and so the cap):
- * with at most --max-conns sources in 65536 slots that is rare, and the seed
- * keeps anyone from aiming at another address's slot.
+ * Open TCP connections per source (lib/source.h), counted in a slot chosen
+ * by the keyed hash of the source under server->source_secret: O(1) per
+ * accept and close, 256 KiB whatever the sources. Sources that share a slot
+ * share its count (and so the cap): with at most --max-conns sources in
+ * 65536 slots that is rare, and the secret keeps anyone from aiming at
+ * another source's slot.
  */
 #define SERVER_CONN_SLOTS 65536
 
 struct server_conn_table {
-    uint64_t seed; /* 0 until the first accept */
     uint32_t open; /* every open connection, lingering ones included */
     uint32_t per_slot[SERVER_CONN_SLOTS];
 };
@@ -117,6 +118,8 @@ struct server {
     struct server_stats stats;
     struct server_udp_rate udp_rate;
     struct server_conn_table conns;
+    /* The per-source tables' hash key (TCP and UDP): taken once, in server_start. */
+    struct source_secret source_secret;
     bool draining;              /* SIGTERM/SIGINT: finishing connections, accepting none */
     uint64_t grace_deadline_ms; /* when draining: loop_now_ms() at which the rest are cut */
     struct list_node streams;   /* every open connection, for shutdown */
@@ -135,9 +138,11 @@ void server_init(struct server *server);
 int server_pin_cpu(int cpu);
 
 /*
- * Set up the loop, the signals and every socket, then print the ports on
- * standard output (the port alone on line 1). 0, or a negative errno with a
- * message on stderr.
+ * Take the per-source tables' secret (getrandom, before the sandbox, whose
+ * allow-list does not have it; or SHOUTD_TEST_SEED, for tests only), set up
+ * the loop, the signals and every socket, then print the ports on standard
+ * output (the port alone on line 1). 0, or a negative errno with a message
+ * on stderr.
  */
 int server_start(struct server *server);
 

@@ -86,18 +86,19 @@ static void stats_put_tcp(struct stats_json *json, const struct server *server)
               c->bytes_in, c->bytes_out, c->bytes_discarded);
 }
 
-static void stats_put_udp(struct stats_json *json, const struct server_stats *st)
+static void stats_put_udp(struct stats_json *json, const struct server *server)
 {
+    const struct server_stats *st = &server->stats;
     stats_put(json,
               "\"udp\":{\"datagrams\":%" PRIu64 ",\"replies\":%" PRIu64 ",\"bytes_in\":%" PRIu64
               ",\"bytes_out\":%" PRIu64 ",\"dropped_empty\":%" PRIu64 ",\"dropped_short\":%" PRIu64
               ",\"dropped_source_port\":%" PRIu64 ",\"dropped_rate\":%" PRIu64
               ",\"dropped_global_rate\":%" PRIu64 ",\"error_replies\":%" PRIu64
-              ",\"send_failed\":%" PRIu64 "},",
+              ",\"send_failed\":%" PRIu64 ",\"rate_evictions\":%" PRIu64 "},",
               st->udp_datagrams, st->udp_replies, st->udp_bytes_in, st->udp_bytes_out,
               st->udp_dropped_empty, st->udp_dropped_short, st->udp_dropped_source_port,
               st->udp_dropped_rate, st->udp_dropped_global_rate, st->udp_error_replies,
-              st->udp_send_failed);
+              st->udp_send_failed, server->udp_rate.per_ip.evictions);
 }
 
 static void stats_put_errors(struct stats_json *json, const uint64_t *errors)
@@ -125,7 +126,7 @@ size_t stats_format(const struct server *server, const struct stats_process *pro
               SHOUT_VERSION, process->pid, process->uptime_s, process->cpu, process->pinned_cpu,
               process->user_s, process->system_s, server->loop.wakeups);
     stats_put_tcp(&json, server);
-    stats_put_udp(&json, &server->stats);
+    stats_put_udp(&json, server);
     stats_put(&json,
               "\"sockperf\":{\"messages\":%" PRIu64 ",\"replies\":%" PRIu64
               ",\"bad_length\":%" PRIu64 "},",

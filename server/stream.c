@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pump.h"
+#include "source.h"
 
 /* Connections accepted per wakeup, so that a flood cannot starve the others. */
 #define STREAM_ACCEPT_BATCH 64
@@ -254,41 +254,12 @@ void stream_refuse_no_fds(struct server *server, int listener_fd)
         server_pause_accepting(server);
 }
 
-static uint64_t stream_mix(uint64_t x)
+/* The slot of a source in server->conns. */
+static uint32_t stream_source_slot(const struct server *server, const struct sockaddr_storage *addr)
 {
-    /* splitmix64's finaliser */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9u;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
-
-/*
- * The slot of a source address in server->conns. The seed is taken on the
- * first accept, from the clock and where ASLR put the server: no syscall
- * that a sandbox applied after start-up would have to allow.
- */
-static uint32_t stream_source_slot(struct server *server, const struct sockaddr_storage *addr)
-{
-    struct server_conn_table *table = &server->conns;
-    if (table->seed == 0) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        table->seed = stream_mix((uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 32) ^
-                                 (uint64_t)(uintptr_t)server) |
-                      1;
-    }
-    uint8_t bytes[16] = {0};
-    if (addr->ss_family == AF_INET6)
-        memcpy(bytes, &((const struct sockaddr_in6 *)addr)->sin6_addr, 16);
-    else if (addr->ss_family == AF_INET)
-        memcpy(bytes, &((const struct sockaddr_in *)addr)->sin_addr, 4);
-    uint64_t lo, hi;
-    memcpy(&lo, bytes, 8);
-    memcpy(&hi, bytes + 8, 8);
-    uint64_t h = stream_mix(stream_mix(table->seed ^ lo) ^ hi);
-    return (uint32_t)(h % SERVER_CONN_SLOTS);
+    struct source_key key;
+    source_key_of(addr, server->opts.ipv6_prefix, &key);
+    return (uint32_t)(source_hash(&server->source_secret, &key) % SERVER_CONN_SLOTS);
 }
 
 /*

@@ -182,6 +182,51 @@ def drain_replies(sock):
     return replies
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _rotl64(word, bits):
+    return ((word << bits) | (word >> (64 - bits))) & _MASK64
+
+
+def siphash24(key, message):
+    """SipHash-2-4 of message under a 16-byte key: lib/source.c's source_siphash,
+    so that a test can tell which addresses shoutd's tables put together."""
+    k0 = int.from_bytes(key[:8], "little")
+    k1 = int.from_bytes(key[8:16], "little")
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
+         k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+
+    def rounds(count):
+        for _ in range(count):
+            v[0] = (v[0] + v[1]) & _MASK64
+            v[1] = _rotl64(v[1], 13) ^ v[0]
+            v[0] = _rotl64(v[0], 32)
+            v[2] = (v[2] + v[3]) & _MASK64
+            v[3] = _rotl64(v[3], 16) ^ v[2]
+            v[0] = (v[0] + v[3]) & _MASK64
+            v[3] = _rotl64(v[3], 21) ^ v[0]
+            v[2] = (v[2] + v[1]) & _MASK64
+            v[1] = _rotl64(v[1], 17) ^ v[2]
+            v[2] = _rotl64(v[2], 32)
+
+    whole = len(message) - len(message) % 8
+    words = [int.from_bytes(message[i:i + 8], "little") for i in range(0, whole, 8)]
+    words.append((len(message) & 0xFF) << 56 | int.from_bytes(message[whole:], "little"))
+    for word in words:
+        v[3] ^= word
+        rounds(2)
+        v[0] ^= word
+    v[2] ^= 0xFF
+    rounds(4)
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+def ipv4_source_key(address):
+    """lib/source.h's key of an IPv4 source: ::ffff:a.b.c.d."""
+    return bytes(10) + b"\xff\xff" + socket.inet_aton(address)
+
+
 def fetch_stats(port, host="127.0.0.1"):
     """Connect, send nothing, read to EOF: exactly one JSON object and a newline."""
     with connect(port, host) as sock:

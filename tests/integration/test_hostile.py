@@ -72,10 +72,14 @@ def per_build(dev, asan):
     return asan if SANITIZED else dev
 
 
-def shoutd_env():
-    if not SANITIZED:
+def shoutd_env(extra=None):
+    """The environment shoutd runs in: ASan's options under ASan, and extra on top."""
+    if not SANITIZED and not extra:
         return None
     env = dict(os.environ)
+    env.update(extra or {})
+    if not SANITIZED:
+        return env
     # Ours first: options already in the environment (given by hand) win.
     env["ASAN_OPTIONS"] = SHOUTD_ASAN_OPTIONS + (":" + env["ASAN_OPTIONS"]
                                                  if env.get("ASAN_OPTIONS") else "")
@@ -91,8 +95,8 @@ class HostileServer(PortsServer):
     """A shoutd on free ports whose port lines are read (port, `stats N`),
     started with the sanitizer options above and an optional preexec_fn."""
 
-    def __init__(self, *args, preexec_fn=None):
-        super().__init__(*args, env=shoutd_env(), preexec_fn=preexec_fn)
+    def __init__(self, *args, preexec_fn=None, extra_env=None):
+        super().__init__(*args, env=shoutd_env(extra_env), preexec_fn=preexec_fn)
 
 
 def proc_status_kib(pid, field):
@@ -218,12 +222,14 @@ class HostileTestCase(unittest.TestCase):
     on SIGTERM (a crash, a sanitizer report or a leak fails the test)."""
 
     server_args = ()
+    server_env = None   # variables added to shoutd's environment
     preexec_fn = None
 
     def setUp(self):
         if not SHOUTD:
             raise unittest.SkipTest("SHOUTD is not set")
-        self.server = HostileServer(*self.server_args, preexec_fn=type(self).preexec_fn)
+        self.server = HostileServer(*self.server_args, preexec_fn=type(self).preexec_fn,
+                                    extra_env=self.server_env)
         self.addCleanup(self.server.close)
         self.port = self.server.port
         self.pid = self.server.proc.pid

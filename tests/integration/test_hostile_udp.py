@@ -9,15 +9,18 @@ stayed under a bound, (c) the counters moved, (d) the well-behaved client
 got every reply (see test_hostile.py).
 """
 
+import os
 import random
 import struct
+import subprocess
 import time
 import unittest
 
-from shoutlib import (ERR_BAD_MAGIC, ERR_BAD_TYPE, ERR_BAD_VERSION, ERR_LENGTH_MISMATCH,
+from shoutlib import (SHOUTD, TIMEOUT, ERR_BAD_MAGIC, ERR_BAD_TYPE, ERR_BAD_VERSION, ERR_LENGTH_MISMATCH,
                       ERR_TOO_LARGE, ERR_UNEXPECTED_TYPE, HEADER_LEN, MAGIC, TYPE_ERROR,
                       TYPE_REPLY, TYPE_REQUEST, VERSION, bound_udp_socket, drain_replies,
-                      encode_frame, parse_error_payload, parse_header)
+                      encode_frame, ipv4_source_key, parse_error_payload, parse_header,
+                      siphash24)
 from test_hostile import MIB, HostileTestCase, note, per_build
 
 CHUNK = 20          # flood datagrams sent before the client pauses
@@ -113,6 +116,98 @@ class UdpFloodTest(UdpTestCase):
         # (d) the neighbour got every reply.
         self.assertEqual(self.polite.right, self.polite.sent)
         self.assertEqual(self.polite.sent, polite + 2)
+
+
+# shoutd's per-source UDP table (server/server.h SERVER_UDP_RATE_SLOTS,
+# lib/ratelimit.h RATELIMIT_WAYS): 16384 slots in sets of 4.
+RATE_WAYS = 4
+RATE_SETS = 16384 // RATE_WAYS
+# Test-only: fixes the tables' secret (docs/hardening.md), so that the test can
+# choose addresses that share a set, as an attacker who knew it could.
+TEST_SEED = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+def rate_set_of(seed_hex, address):
+    """The set of shoutd's UDP table an IPv4 source falls in, under that secret."""
+    return siphash24(bytes.fromhex(seed_hex), ipv4_source_key(address)) & (RATE_SETS - 1)
+
+
+def colliding_loopback_sources(seed_hex, count, avoid):
+    """count addresses in 127.77/16 in one set, none sharing it with an address in avoid."""
+    avoided = {rate_set_of(seed_hex, address) for address in avoid}
+    sets = {}
+    for n in range(1 << 16):
+        if n & 0xFF in (0, 255):
+            continue
+        address = f"127.77.{n >> 8}.{n & 0xFF}"
+        found = sets.setdefault(rate_set_of(seed_hex, address), [])
+        found.append(address)
+        if len(found) == count and rate_set_of(seed_hex, address) not in avoided:
+            return found
+    raise AssertionError(f"no {count} addresses share a set")
+
+
+class UdpCollidingSourcesTest(UdpTestCase):
+    """Five sources chosen to share one 4-way set take turns, so that each
+    datagram would find its source evicted: each, and all five together, stay
+    within RATELIMIT_WAYS x (burst + rate x elapsed) (lib/ratelimit.h)."""
+
+    RATE = 10                     # burst 2 x RATE
+    BURST = 2 * RATE
+    server_args = ("--udp-rate-loopback", "--udp-rate-per-ip", str(RATE))
+    server_env = {"SHOUTD_TEST_SEED": TEST_SEED}
+    SOURCES = RATE_WAYS + 1
+    ROUNDS = 400
+
+    def test_sources_sharing_a_set_taking_turns_share_its_budget(self):
+        self.assertEqual(siphash24(bytes(range(16)), bytes(range(15))), 0xA129CA6149BE45E5,
+                         "the Python SipHash is not SipHash-2-4")
+        addresses = colliding_loopback_sources(TEST_SEED, self.SOURCES, ["127.0.0.2"])
+        socks = [bound_udp_socket(address) for address in addresses]
+        for sock in socks:
+            self.addCleanup(sock.close)
+        self.polite.exchange(self)
+        before = self.stats()
+        started = time.monotonic()
+        for r in range(self.ROUNDS):
+            for i, sock in enumerate(socks):
+                sock.sendto(b"turn %d of source %d" % (r, i), self.addr)
+            time.sleep(PAUSE)
+        sent = self.ROUNDS * self.SOURCES
+        after = self.wait_datagrams(before, sent)
+        # Every datagram was read by now: no reply can have been budgeted later.
+        elapsed = time.monotonic() - started
+        answered = [len(drain_replies(sock)) for sock in socks]
+        self.assert_up_and_serving()
+        self.polite.exchange(self)
+        bound = RATE_WAYS * (self.BURST + self.RATE * elapsed) + MARGIN
+        note(f"UDP colliding sources {addresses}: {answered} of {self.ROUNDS} each answered "
+             f"in {elapsed:.2f} s (bound {bound:.0f}); "
+             f"{self.delta(before, after, 'udp', 'rate_evictions')} evictions")
+        for address, count in zip(addresses, answered):
+            self.assertLessEqual(count, bound, f"{address} got {answered}")
+        self.assertLessEqual(sum(answered), bound, f"the set's sources together got {answered}")
+        # Nothing is lost either: the four slots' first bursts were given out.
+        self.assertGreaterEqual(sum(answered), RATE_WAYS * self.BURST)
+        self.assertEqual(self.delta(before, after, "udp", "dropped_rate"), sent - sum(answered))
+        # The addresses really did collide: five sources, four slots, so at least
+        # one eviction a round. (Were the Python hash wrong, there would be none.)
+        self.assertGreaterEqual(self.delta(before, after, "udp", "rate_evictions"), self.ROUNDS)
+        self.assertEqual(self.polite.right, self.polite.sent)
+        self.assertIn("SHOUTD_TEST_SEED is set", self.server.stderr_text())
+
+
+class TestSeedTest(unittest.TestCase):
+    def test_a_test_seed_that_is_not_32_hex_digits_is_refused(self):
+        if not SHOUTD:
+            raise unittest.SkipTest("SHOUTD is not set")
+        for seed in ("", "1234", TEST_SEED + "0", "x" * 32):
+            env = dict(os.environ, SHOUTD_TEST_SEED=seed)
+            proc = subprocess.run([SHOUTD, "--port", "0"], stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=TIMEOUT, env=env)
+            self.assertEqual(proc.returncode, 1, seed)
+            self.assertEqual(proc.stdout, b"", seed)
+            self.assertIn("SHOUTD_TEST_SEED needs 32 hex digits", proc.stderr.decode(), seed)
 
 
 def udp_model(datagram, max_frame):

@@ -22,6 +22,12 @@ BAD_OPTIONS = (
     ("--write-timeout", "10s"),
     ("--backlog", "0"),
     ("--backlog", "65536"),
+    ("--ipv6-prefix", "0"),
+    ("--ipv6-prefix", "129"),
+    ("--ipv6-prefix", "-1"),
+    ("--ipv6-prefix", "64k"),
+    ("--ipv6-prefix", "/64"),
+    ("--ipv6-prefix",),
     ("--user", ""),
     ("--user", "x" * 64),
     ("--no-such-option",),
@@ -45,7 +51,8 @@ class OptionsTest(unittest.TestCase):
         for option in (b"--listen", b"--port", b"--max-frame", b"--stats-port",
                        b"--stats-listen", b"--no-stats", b"--sockperf-port", b"--cpu",
                        b"--udp-rate-per-ip", b"--udp-rate-burst", b"--udp-rate-loopback",
-                       b"--udp-rate", b"--max-conns", b"--max-conns-per-ip", b"--max-output",
+                       b"--udp-rate", b"--max-conns", b"--max-conns-per-ip", b"--ipv6-prefix",
+                       b"--max-output",
                        b"--frame-timeout", b"--idle-timeout", b"--write-timeout", b"--backlog",
                        b"--user", b"--no-sandbox", b"--grace", b"--help", b"--version"):
             self.assertIn(option, result.stdout)

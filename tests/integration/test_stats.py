@@ -23,7 +23,7 @@ SECTION_KEYS = {
             "bytes_discarded"],
     "udp": ["datagrams", "replies", "bytes_in", "bytes_out", "dropped_empty", "dropped_short",
             "dropped_source_port", "dropped_rate", "dropped_global_rate", "error_replies",
-            "send_failed"],
+            "send_failed", "rate_evictions"],
     "sockperf": ["messages", "replies", "bad_length"],
     "errors": ["bad_magic", "bad_version", "bad_type", "too_large", "unexpected_type",
                "length_mismatch", "shutting_down", "no_memory"],
