@@ -37,6 +37,14 @@ static void server_init_budget(struct server *server)
                                                           : budget_default_per_source(total);
     ledger->limits = (struct budget_limits){.max_total = total, .max_per_source = per_source};
     ledger->trim_retry_ms = UINT64_MAX;
+    /*
+     * glibc's malloc initialises itself on first use, and that asks
+     * getrandom for its tcache key: a call the sandbox kills. A shoutd whose
+     * malloc is glibc's has used it long before the sandbox, but under ASan
+     * malloc is the sanitizer's, and the first call into glibc's allocator
+     * would be a trim in the running loop. One trim now initialises it.
+     */
+    malloc_trim(0);
 }
 
 void server_init(struct server *server)
