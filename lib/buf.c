@@ -44,6 +44,11 @@ size_t buf_room(const struct buf *b)
     return b->limit - buf_len(b);
 }
 
+size_t buf_capacity(const struct buf *b)
+{
+    return b->alloc;
+}
+
 const uint8_t *buf_head(const struct buf *b)
 {
     /* An empty buffer may have no storage; NULL + 0 is undefined in C. */

@@ -46,6 +46,11 @@ void buf_free(struct buf *b);
 size_t buf_len(const struct buf *b);
 /* How many more bytes may be appended before the limit. */
 size_t buf_room(const struct buf *b);
+/*
+ * Bytes of storage allocated now, whatever part of it holds bytes: what the
+ * buffer costs the process (lib/conn.h's conn_bytes_held adds these up).
+ */
+size_t buf_capacity(const struct buf *b);
 /* The first unconsumed byte; NULL when the buffer has no storage. */
 const uint8_t *buf_head(const struct buf *b);
 

@@ -284,3 +284,9 @@ bool conn_finished(const struct conn *c)
         return false;
     return buf_len(&c->output) == 0 && buf_len(&c->pending) == 0;
 }
+
+size_t conn_bytes_held(const struct conn *c)
+{
+    return buf_capacity(&c->decoder.payload) + buf_capacity(&c->sockperf.payload) +
+           buf_capacity(&c->pending) + buf_capacity(&c->output);
+}

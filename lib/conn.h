@@ -132,4 +132,13 @@ void conn_output_sent(struct conn *c, size_t n);
 /* Nothing more will be sent: close the connection (after a lingering close if FAILED). */
 bool conn_finished(const struct conn *c);
 
+/*
+ * The bytes of storage the engine holds now: its two decoders' payload
+ * stores, held input and queued output, counted as allocated (capacity, not
+ * length), since that is what the process's memory sees. 0 for an engine
+ * that holds nothing. shoutd's memory budget (server/stream.c) adds these
+ * up after every round.
+ */
+size_t conn_bytes_held(const struct conn *c);
+
 #endif

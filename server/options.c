@@ -63,6 +63,15 @@ static const char usage_text[] =
     "  --max-output BYTES queued replies per TCP connection at which shoutd stops\n"
     "                     reading from it until it drains (default the larger of\n"
     "                     1M and one whole reply frame; at most 1G)\n"
+    "  --max-buffered BYTES\n"
+    "                     bytes the TCP connections' buffers may hold, all\n"
+    "                     together (K, M and G suffixes are binary; default half\n"
+    "                     of the cgroup's memory.max, or a quarter of the\n"
+    "                     machine's memory without one); past it the largest\n"
+    "                     holders are closed and counted\n"
+    "  --max-buffered-per-ip BYTES\n"
+    "                     the same for one source address (default a quarter\n"
+    "                     of --max-buffered; 0: no per-source share)\n"
     "  --frame-timeout S  close a TCP connection that has sent nothing since it\n"
     "                     connected, or holds part of a frame, when no frame has\n"
     "                     completed for S seconds (default 10; 0: off, and the\n"
@@ -97,7 +106,7 @@ static enum options_result options_usage_error(const char *message, const char *
     return OPTIONS_EXIT_USAGE;
 }
 
-/* A whole decimal number with an optional K or M (binary) suffix, and nothing else. */
+/* A whole decimal number with an optional K, M or G (binary) suffix, and nothing else. */
 static int options_parse_size(const char *text, uint64_t max, uint64_t *value)
 {
     if (text[0] < '0' || text[0] > '9')
@@ -112,6 +121,8 @@ static int options_parse_size(const char *text, uint64_t max, uint64_t *value)
         scale = 1024;
     else if (*end == 'M' || *end == 'm')
         scale = 1024 * 1024;
+    else if (*end == 'G' || *end == 'g')
+        scale = 1024 * 1024 * 1024;
     if (scale != 1)
         end++;
     if (*end != '\0' || number > max / scale)
@@ -165,7 +176,7 @@ static int options_add_listen(struct options *opts, const char *text)
 static int options_parse_port(const char *text, uint16_t *port)
 {
     uint64_t value;
-    if (options_parse_size(text, 65535, &value) != 0 || strpbrk(text, "kKmM"))
+    if (options_parse_size(text, 65535, &value) != 0 || strpbrk(text, "kKmMgG"))
         return -EINVAL;
     *port = (uint16_t)value;
     return 0;
@@ -174,7 +185,7 @@ static int options_parse_port(const char *text, uint16_t *port)
 /* A plain decimal count, without the size suffixes. */
 static int options_parse_count(const char *text, uint64_t max, uint64_t *value)
 {
-    if (options_parse_size(text, max, value) != 0 || strpbrk(text, "kKmM"))
+    if (options_parse_size(text, max, value) != 0 || strpbrk(text, "kKmMgG"))
         return -EINVAL;
     return 0;
 }
@@ -209,6 +220,8 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         OPT_IPV6_PREFIX,
         OPT_GRACE,
         OPT_MAX_OUTPUT,
+        OPT_MAX_BUFFERED,
+        OPT_MAX_BUFFERED_PER_IP,
         OPT_FRAME_TIMEOUT,
         OPT_IDLE_TIMEOUT,
         OPT_WRITE_TIMEOUT,
@@ -236,6 +249,8 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         {"ipv6-prefix", required_argument, NULL, OPT_IPV6_PREFIX},
         {"grace", required_argument, NULL, OPT_GRACE},
         {"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
+        {"max-buffered", required_argument, NULL, OPT_MAX_BUFFERED},
+        {"max-buffered-per-ip", required_argument, NULL, OPT_MAX_BUFFERED_PER_IP},
         {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
@@ -301,7 +316,8 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
             break;
         case OPT_CPU:
             /* Whether the CPU exists and may be used is checked when pinning. */
-            if (options_parse_size(optarg, CPU_SETSIZE - 1, &value) != 0 || strpbrk(optarg, "kKmM"))
+            if (options_parse_size(optarg, CPU_SETSIZE - 1, &value) != 0 ||
+                strpbrk(optarg, "kKmMgG"))
                 return options_usage_error("--cpu needs a CPU number", optarg);
             opts->cpu = (int)value;
             break;
@@ -357,6 +373,18 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
             if (options_parse_size(optarg, OPTIONS_MAX_MAX_OUTPUT, &value) != 0 || value == 0)
                 return options_usage_error("--max-output needs a size from 1 to 1G", optarg);
             opts->max_output = (uint32_t)value;
+            break;
+        case OPT_MAX_BUFFERED:
+            if (options_parse_size(optarg, OPTIONS_MAX_MAX_BUFFERED, &value) != 0 || value == 0)
+                return options_usage_error("--max-buffered needs a size from 1 to 1024G", optarg);
+            opts->max_buffered = value;
+            break;
+        case OPT_MAX_BUFFERED_PER_IP:
+            if (options_parse_size(optarg, OPTIONS_MAX_MAX_BUFFERED, &value) != 0)
+                return options_usage_error("--max-buffered-per-ip needs a size from 0 to 1024G",
+                                           optarg);
+            opts->max_buffered_per_ip = value;
+            opts->max_buffered_per_ip_given = true;
             break;
         case OPT_FRAME_TIMEOUT:
             if (options_parse_timeout(optarg, &opts->frame_timeout_s) != 0)

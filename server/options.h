@@ -40,6 +40,8 @@
 #define OPTIONS_MAX_BACKLOG     65535
 /* Queued replies per connection: past 1 GiB one slow reader could take the host. */
 #define OPTIONS_MAX_MAX_OUTPUT (1024 * 1024 * 1024)
+/* Bytes buffered by every connection together: 1 TiB is past any machine shoutd runs on. */
+#define OPTIONS_MAX_MAX_BUFFERED (1024ull * 1024 * 1024 * 1024)
 
 struct listen_addr {
     struct sockaddr_storage addr; /* port filled in once known */
@@ -73,9 +75,18 @@ struct options {
     uint32_t idle_timeout_s;
     uint32_t write_timeout_s;
     uint32_t max_output; /* queued reply bytes per connection at which reading stops; 0: default */
-    int backlog;         /* listen(2)'s backlog for the TCP listeners */
-    char user[64];       /* --user: drop to this user after binding; empty: stay */
-    bool sandbox;        /* apply the seccomp allow-list after start-up (--no-sandbox: off) */
+    /*
+     * Bytes the connections' buffers may hold, all together (0: derived at
+     * start-up from the cgroup's memory.max or the machine's memory, see
+     * lib/budget.h) and per source address (0: no per-source share; unless
+     * given, a quarter of the total).
+     */
+    uint64_t max_buffered;
+    uint64_t max_buffered_per_ip;
+    bool max_buffered_per_ip_given;
+    int backlog;   /* listen(2)'s backlog for the TCP listeners */
+    char user[64]; /* --user: drop to this user after binding; empty: stay */
+    bool sandbox;  /* apply the seccomp allow-list after start-up (--no-sandbox: off) */
 };
 
 enum options_result {

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,8 +16,38 @@
 #include <unistd.h>
 
 #include "dgram.h"
+#include "memlimit.h"
 #include "stats.h"
 #include "stream.h"
+
+/*
+ * The memory budget: --max-buffered, or derived from the limit shoutd runs
+ * under. Read here, before the sandbox, which would refuse the files.
+ */
+static void server_init_budget(struct server *server)
+{
+    const struct options *opts = &server->opts;
+    struct server_held *ledger = &server->held;
+    uint64_t total = opts->max_buffered;
+    ledger->limit_given = total != 0;
+    if (!ledger->limit_given) {
+        ledger->cgroup_max = memlimit_cgroup_max();
+        ledger->physical = memlimit_physical();
+        total = budget_default(ledger->cgroup_max, ledger->physical, &ledger->origin);
+    }
+    uint64_t per_source = opts->max_buffered_per_ip_given ? opts->max_buffered_per_ip
+                                                          : budget_default_per_source(total);
+    ledger->limits = (struct budget_limits){.max_total = total, .max_per_source = per_source};
+    ledger->trim_retry_ms = UINT64_MAX;
+    /*
+     * glibc's malloc initialises itself on first use, and that asks
+     * getrandom for its tcache key: a call the sandbox kills. A shoutd whose
+     * malloc is glibc's has used it long before the sandbox, but under ASan
+     * malloc is the sanitizer's, and the first call into glibc's allocator
+     * would be a trim in the running loop. One trim now initialises it.
+     */
+    malloc_trim(0);
+}
 
 void server_init(struct server *server)
 {
@@ -29,6 +61,57 @@ void server_init(struct server *server)
         .max_output = opts->max_output != 0 ? opts->max_output : default_max_output,
     };
     server->io = &sockio_system;
+    server_init_budget(server);
+}
+
+/* A size for a log line: whole MiB, or KiB under one MiB. */
+static void server_format_size(char *out, size_t cap, uint64_t bytes)
+{
+    if (bytes >= 1024 * 1024)
+        snprintf(out, cap, "%" PRIu64 " MiB", bytes / (1024 * 1024));
+    else
+        snprintf(out, cap, "%" PRIu64 " KiB", bytes / 1024);
+}
+
+/* Where the budget came from, so an operator can see what bounds shoutd. */
+static void server_log_budget(const struct server *server)
+{
+    const struct server_held *ledger = &server->held;
+    const uint64_t mib = 1024 * 1024;
+    char why[96];
+    if (ledger->limit_given)
+        snprintf(why, sizeof why, "--max-buffered");
+    else if (ledger->origin == BUDGET_FROM_CGROUP)
+        snprintf(why, sizeof why, "half of the cgroup's memory.max, %" PRIu64 " MiB",
+                 ledger->cgroup_max / mib);
+    else if (ledger->origin == BUDGET_FROM_PHYSICAL)
+        snprintf(why, sizeof why, "a quarter of the machine's %" PRIu64 " MiB, no cgroup limit",
+                 ledger->physical / mib);
+    else
+        snprintf(why, sizeof why, "a fixed figure, the memory available unknown");
+    char total[32], share[32] = "no";
+    server_format_size(total, sizeof total, ledger->limits.max_total);
+    if (ledger->limits.max_per_source != 0)
+        server_format_size(share, sizeof share, ledger->limits.max_per_source);
+    fprintf(stderr, "shoutd: connection buffers held at most %s (%s), %s per source address\n",
+            total, why, share);
+}
+
+/*
+ * After a large release (an attack's buffers freed), hand the freed memory
+ * back to the kernel: glibc keeps freed chunks for reuse, and after an
+ * attack that keeps RSS tens of MiB above where it was. Rate-limited by
+ * lib/budget.h, so that no pattern of traffic can make it run per event;
+ * malloc_trim makes only brk and madvise calls, both on the sandbox's list.
+ */
+static void server_trim_memory(struct server *server)
+{
+    struct server_held *ledger = &server->held;
+    if (budget_trim_due(&ledger->trim, ledger->total, server->loop.now_ms,
+                        &ledger->trim_retry_ms)) {
+        malloc_trim(0);
+        server->stats.malloc_trims++;
+    }
 }
 
 /* SIGUSR1: the stats port's JSON on one stderr line, so counters can be read without it. */
@@ -274,6 +357,8 @@ int server_run(struct server *server)
         }
         if (server->draining && server_drained(server, &wake_ms))
             break;
+        if (server->held.trim_retry_ms < wake_ms)
+            wake_ms = server->held.trim_retry_ms;
         int err = wake_ms == UINT64_MAX ? 0 : loop_wake_by(loop, wake_ms);
         if (err != 0) {
             fprintf(stderr, "shoutd: timerfd_settime: %s\n", strerror(-err));
@@ -284,6 +369,8 @@ int server_run(struct server *server)
             fprintf(stderr, "shoutd: epoll_wait: %s\n", strerror(-err));
             return err;
         }
+        stream_reap(server);
+        server_trim_memory(server);
     }
     return 0;
 }
@@ -356,12 +443,16 @@ int server_start(struct server *server)
     server_raise_fd_limit(&server->opts);
     clock_gettime(CLOCK_MONOTONIC, &server->started);
     list_init(&server->streams);
+    list_init(&server->shed);
     for (size_t i = 0; i < SERVER_DEADLINES; i++)
         list_init(&server->deadlines[i]);
+    for (size_t i = 0; i < BUDGET_SIZE_CLASSES; i++)
+        list_init(&server->held.by_class[i]);
     server->spare_fd = -1;
     server_hold_spare_fd(server);
     fprintf(stderr, "shoutd %s starting (max frame %u bytes)\n", SHOUT_VERSION,
             server->opts.max_frame);
+    server_log_budget(server);
 
     err = loop_init(&server->loop);
     if (err == 0)

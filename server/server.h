@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "budget.h"
 #include "conn.h"
 #include "list.h"
 #include "listen.h"
@@ -43,6 +44,11 @@ struct server_stats {
     uint64_t timeouts_write;  /* reset by --write-timeout (a client that does not read) */
     uint64_t shutdown_clean;  /* connections closed during shutdown, before --grace ran out */
     uint64_t shutdown_cut;    /* connections still open when --grace ran out, closed anyway */
+    /* Closed as the largest holders when the buffers were over --max-buffered, or their source
+     * over --max-buffered-per-ip. */
+    uint64_t closed_memory;
+    uint64_t closed_memory_per_ip;
+    uint64_t malloc_trims; /* freed memory handed back to the kernel after a large release */
     uint64_t udp_datagrams;
     uint64_t udp_replies;
     uint64_t udp_bytes_in;  /* bytes of the datagrams received */
@@ -69,6 +75,27 @@ struct server_stats {
 struct server_conn_table {
     uint32_t open; /* every open connection, lingering ones included */
     uint32_t per_slot[SERVER_CONN_SLOTS];
+};
+
+/*
+ * The memory budget's ledger, kept by stream.c: the bytes every TCP
+ * connection's engine holds (conn_bytes_held, as allocated), in total and
+ * per source slot (the slots of server->conns, this array parallel to its
+ * per_slot), and the connections that hold any filed by size class
+ * (lib/budget.h), so that the largest holder is at the head of the highest
+ * non-empty class: finding a victim to close costs no scan.
+ */
+struct server_held {
+    struct budget_limits limits; /* --max-buffered, --max-buffered-per-ip or their defaults */
+    bool limit_given;            /* --max-buffered was given; else derived at start-up: */
+    enum budget_origin origin;
+    uint64_t cgroup_max; /* what it was derived from: memory.max (0: none) ... */
+    uint64_t physical;   /* ... or the machine's memory */
+    size_t total;
+    size_t per_slot[SERVER_CONN_SLOTS];
+    struct list_node by_class[BUDGET_SIZE_CLASSES];
+    struct budget_trim trim;
+    uint64_t trim_retry_ms; /* when a release seen too soon after a trim is due; UINT64_MAX: none */
 };
 
 /*
@@ -120,9 +147,11 @@ struct server {
     struct server_conn_table conns;
     /* The per-source tables' hash key (TCP and UDP): taken once, in server_start. */
     struct source_secret source_secret;
+    struct server_held held;
     bool draining;              /* SIGTERM/SIGINT: finishing connections, accepting none */
     uint64_t grace_deadline_ms; /* when draining: loop_now_ms() at which the rest are cut */
     struct list_node streams;   /* every open connection, for shutdown */
+    struct list_node shed;      /* connections closed mid-batch for memory, freed after it */
     struct list_node deadlines[SERVER_DEADLINES]; /* each kind's connections, soonest first */
     uint8_t read_buf[CONN_FEED_MAX];
 };

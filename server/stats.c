@@ -79,11 +79,13 @@ static void stats_put_tcp(struct stats_json *json, const struct server *server)
               ",\"lingers_expired\":%" PRIu64 ",\"timeouts_frame\":%" PRIu64
               ",\"timeouts_idle\":%" PRIu64 ",\"timeouts_write\":%" PRIu64 ",\"requests\":%" PRIu64
               ",\"text_bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-              ",\"bytes_discarded\":%" PRIu64 "},",
+              ",\"bytes_discarded\":%" PRIu64 ",\"buffered\":%zu,\"closed_memory\":%" PRIu64
+              ",\"closed_memory_per_ip\":%" PRIu64 "},",
               server->conns.open, st->accepted, st->closed, st->resets, st->refused_no_fds,
               st->accept_pauses, st->refused_max_conns, st->refused_per_ip, st->lingers_expired,
               st->timeouts_frame, st->timeouts_idle, st->timeouts_write, c->requests, c->text_bytes,
-              c->bytes_in, c->bytes_out, c->bytes_discarded);
+              c->bytes_in, c->bytes_out, c->bytes_discarded, server->held.total, st->closed_memory,
+              st->closed_memory_per_ip);
 }
 
 static void stats_put_udp(struct stats_json *json, const struct server *server)
@@ -122,9 +124,10 @@ size_t stats_format(const struct server *server, const struct stats_process *pro
     const struct conn_counters *c = &server->counters;
     stats_put(&json,
               "{\"shoutd\":\"%s\",\"pid\":%ld,\"uptime_s\":%.6f,\"cpu\":%d,\"pinned_cpu\":%d,"
-              "\"rusage\":{\"user_s\":%.6f,\"system_s\":%.6f},\"loop_wakeups\":%" PRIu64 ",",
+              "\"rusage\":{\"user_s\":%.6f,\"system_s\":%.6f},\"loop_wakeups\":%" PRIu64
+              ",\"malloc_trims\":%" PRIu64 ",",
               SHOUT_VERSION, process->pid, process->uptime_s, process->cpu, process->pinned_cpu,
-              process->user_s, process->system_s, server->loop.wakeups);
+              process->user_s, process->system_s, server->loop.wakeups, server->stats.malloc_trims);
     stats_put_tcp(&json, server);
     stats_put_udp(&json, server);
     stats_put(&json,

@@ -18,6 +18,7 @@
 enum stream_phase {
     STREAM_SERVING,   /* the engine decides what is sent */
     STREAM_LINGERING, /* write side shut down; input discarded until EOF or the deadline */
+    STREAM_SHED,      /* closed for memory mid-batch: only waits to be freed (stream_reap) */
 };
 
 struct stream {
@@ -31,6 +32,9 @@ struct stream {
     struct list_node all;      /* in server->streams */
     struct list_node deadline; /* in server->deadlines[under], or alone: no deadline */
     uint32_t source_slot;      /* its source's slot in server->conns */
+    size_t held;               /* conn_bytes_held after its last round, in server->held */
+    unsigned held_class;       /* budget_size_class(held) */
+    struct list_node by_size;  /* in server->held.by_class[held_class], alone for class 0 */
 };
 
 /* Each kind of deadline's one timeout, in ms; 0: that kind is off. */
@@ -69,11 +73,29 @@ static void stream_set_deadline(struct stream *s, enum server_deadline kind)
     list_append(&server->deadlines[kind], &s->deadline);
 }
 
-static void stream_close(struct stream *s)
+/* Bring the ledger up to date with what s's engine holds now. */
+static void stream_set_held(struct stream *s, size_t held)
+{
+    struct server_held *ledger = &s->server->held;
+    ledger->total = ledger->total - s->held + held;
+    ledger->per_slot[s->source_slot] = ledger->per_slot[s->source_slot] - s->held + held;
+    s->held = held;
+    unsigned held_class = budget_size_class(held);
+    if (held_class == s->held_class)
+        return;
+    list_remove(&s->by_size);
+    if (held_class != 0)
+        list_append(&ledger->by_class[held_class], &s->by_size);
+    s->held_class = held_class;
+}
+
+/* Everything a close does but the free: the socket, the engine, the counts, the lists. */
+static void stream_release(struct stream *s)
 {
     struct server *server = s->server;
     list_remove(&s->deadline);
     list_remove(&s->all);
+    stream_set_held(s, 0);
     loop_del(&server->loop, &s->source);
     server->io->close(s->source.fd);
     conn_free(&s->engine);
@@ -82,6 +104,11 @@ static void stream_close(struct stream *s)
         server->stats.shutdown_clean++;
     server->conns.open--;
     server->conns.per_slot[s->source_slot]--;
+}
+
+static void stream_close(struct stream *s)
+{
+    stream_release(s);
     free(s);
 }
 
@@ -182,10 +209,89 @@ static void stream_settle(struct stream *s, const struct pump_outcome *outcome)
     }
 }
 
+/*
+ * The largest holder: of all (slot_only false), or of one source slot. The
+ * head of the highest non-empty size class is within a factor of two of
+ * the largest, found in O(classes). A source's largest is the first of its
+ * own met from the top down: the walk passes only streams in classes above
+ * it, which hold more than it does.
+ */
+static struct stream *stream_largest_holder(struct server *server, bool slot_only, uint32_t slot)
+{
+    struct server_held *ledger = &server->held;
+    for (unsigned c = BUDGET_SIZE_CLASSES - 1; c > 0; c--) {
+        struct list_node *list = &ledger->by_class[c];
+        for (struct list_node *node = list->next; node != list; node = node->next) {
+            struct stream *s = LIST_ENTRY(node, struct stream, by_size);
+            if (!slot_only || s->source_slot == slot)
+                return s;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Close a stream for memory, maybe in the middle of the loop's batch, where
+ * an event for it may still wait: its memory and descriptor go now, the
+ * struct only after the batch (stream_reap), and its stale event finds it
+ * STREAM_SHED. A plain close: it holds a frame it never finished, so it is
+ * owed nothing but EOF.
+ */
+static void stream_shed(struct stream *s, enum budget_verdict why)
+{
+    struct server *server = s->server;
+    if (why == BUDGET_OVER_TOTAL)
+        server->stats.closed_memory++;
+    else
+        server->stats.closed_memory_per_ip++;
+    stream_release(s);
+    s->phase = STREAM_SHED;
+    list_append(&server->shed, &s->all);
+}
+
+/*
+ * Over --max-buffered (or the source's share of it), close the largest
+ * holders until the total is down to its low-water mark (lib/budget.h):
+ * each step is O(1) for the total, and the low-water mark means a client
+ * must make shoutd allocate an eighth of the limit again before the next
+ * close. Bounded: every step closes a stream that holds bytes. The budget
+ * is checked after every round, and a round reads at most CONN_FEED_MAX
+ * (64 KiB), so the total can pass it by one round's growth at most: that
+ * read, and a payload store that doubles to hold it (at most --max-frame).
+ */
+static void stream_enforce_budget(struct server *server, uint32_t slot)
+{
+    struct server_held *ledger = &server->held;
+    enum budget_verdict shedding = BUDGET_OK;
+    for (;;) {
+        shedding = budget_judge(&ledger->limits, ledger->total, ledger->per_slot[slot], shedding);
+        if (shedding == BUDGET_OK)
+            return;
+        struct stream *victim = stream_largest_holder(server, shedding == BUDGET_OVER_SOURCE, slot);
+        if (victim == NULL)
+            return;
+        stream_shed(victim, shedding);
+    }
+}
+
+/* After a round: the ledger updated, then shed if over. Whether s is still open. */
+static bool stream_account(struct stream *s)
+{
+    size_t before = s->held;
+    stream_set_held(s, conn_bytes_held(&s->engine));
+    /* Only growth can cross a limit; a round that released memory has nothing to shed. */
+    if (s->held > before)
+        stream_enforce_budget(s->server, s->source_slot);
+    return s->phase != STREAM_SHED;
+}
+
 static void stream_on_ready(struct loop_source *source, uint32_t events)
 {
     struct stream *s = LIST_ENTRY(source, struct stream, source);
     struct server *server = s->server;
+    /* Shed earlier in this batch: its descriptor is closed, its event stale. */
+    if (s->phase == STREAM_SHED)
+        return;
     struct pump pump = {
         .engine = &s->engine,
         .fd = source->fd,
@@ -200,7 +306,8 @@ static void stream_on_ready(struct loop_source *source, uint32_t events)
     }
     /* EPOLLERR and EPOLLHUP surface as errors or EOF from recv and send themselves. */
     struct pump_outcome outcome = pump_serve(&pump, events & (EPOLLIN | EPOLLERR | EPOLLHUP));
-    stream_settle(s, &outcome);
+    if (stream_account(s))
+        stream_settle(s, &outcome);
 }
 
 static void stream_open(struct server *server, int fd, enum conn_mode mode, uint32_t slot)
@@ -211,6 +318,7 @@ static void stream_open(struct server *server, int fd, enum conn_mode mode, uint
         return;
     }
     s->source_slot = slot;
+    list_init(&s->by_size);
     server->conns.open++;
     server->conns.per_slot[slot]++;
     int one = 1;
@@ -396,6 +504,12 @@ static void stream_drain(struct stream *s)
         .scratch_len = sizeof server->read_buf,
     };
     struct pump_outcome outcome = pump_serve(&pump, false);
+    /*
+     * Kept up to date but never shed for: draining takes no input, so held
+     * bytes can only turn into replies, and shedding here would free the
+     * streams this walk of server->streams is about to visit.
+     */
+    stream_set_held(s, conn_bytes_held(engine));
     stream_settle(s, &outcome);
 }
 
@@ -415,5 +529,15 @@ size_t stream_close_all(struct server *server)
     size_t closed = 0;
     for (; !list_empty(&server->streams); closed++)
         stream_close(LIST_ENTRY(server->streams.next, struct stream, all));
+    stream_reap(server);
     return closed;
+}
+
+void stream_reap(struct server *server)
+{
+    while (!list_empty(&server->shed)) {
+        struct stream *s = LIST_ENTRY(server->shed.next, struct stream, all);
+        list_remove(&s->all);
+        free(s);
+    }
 }

@@ -4,7 +4,9 @@
  * epoll says the socket is ready, and turns the pump's outcome into epoll
  * interest, a close, or a lingering close that keeps replies: after an error
  * frame the write side is shut down and input discarded until EOF or a
- * deadline, so the peer reads the error instead of a reset. Every kernel
+ * deadline, so the peer reads the error instead of a reset. After every
+ * round it keeps the memory budget's ledger (server->held) and, past
+ * --max-buffered or a source's share, closes the largest holders. Every kernel
  * call on a connection goes through the server's sockio table. Streams are
  * allocated here and freed when they close; stream_close_all frees what is
  * left at exit.
@@ -45,5 +47,13 @@ void stream_drain_all(struct server *server);
 
 /* Close every connection now, however far it got; returns how many there were. */
 size_t stream_close_all(struct server *server);
+
+/*
+ * Free the connections closed for memory (the budget, --max-buffered) in
+ * the loop's last batch. They are closed at once, their memory released,
+ * but freed only after the batch, which may still hold events for them:
+ * server_run calls this after every batch.
+ */
+void stream_reap(struct server *server);
 
 #endif

@@ -12,7 +12,8 @@ from shoutlib import (ERR_BAD_VERSION, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, 
                       have_ipv6_loopback, recv_exact, recv_frame, recv_until_eof, run_program,
                       udp_socket)
 
-TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wakeups", "tcp",
+TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wakeups",
+            "malloc_trims", "tcp",
             "udp", "sockperf", "shutdown", "errors"]
 SECTION_KEYS = {
     "rusage": ["user_s", "system_s"],
@@ -20,7 +21,7 @@ SECTION_KEYS = {
             "refused_max_conns",
             "refused_per_ip", "lingers_expired", "timeouts_frame", "timeouts_idle",
             "timeouts_write", "requests", "text_bytes", "bytes_in", "bytes_out",
-            "bytes_discarded"],
+            "bytes_discarded", "buffered", "closed_memory", "closed_memory_per_ip"],
     "udp": ["datagrams", "replies", "bytes_in", "bytes_out", "dropped_empty", "dropped_short",
             "dropped_source_port", "dropped_rate", "dropped_global_rate", "error_replies",
             "send_failed", "rate_evictions"],

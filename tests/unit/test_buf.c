@@ -30,6 +30,25 @@ static void new_buffer_is_empty_and_has_no_storage(void **state)
     buf_free(&b);
 }
 
+static void capacity_is_the_storage_allocated_and_none_once_emptied(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 100000);
+    assert_int_equal(buf_capacity(&b), 0);
+    uint8_t bytes[3000];
+    fill_pattern(bytes, sizeof bytes, 0);
+    assert_int_equal(buf_append(&b, bytes, sizeof bytes), 0);
+    /* Geometric growth: at least what is held, less than twice that plus the first step. */
+    assert_true(buf_capacity(&b) >= sizeof bytes);
+    assert_true(buf_capacity(&b) < 2 * sizeof bytes + 256);
+    buf_consume(&b, 1000);
+    assert_true(buf_capacity(&b) >= sizeof bytes); /* consuming part keeps the storage */
+    buf_consume(&b, 2000);
+    assert_int_equal(buf_capacity(&b), 0);
+    buf_free(&b);
+}
+
 static void append_then_consume_returns_bytes_in_order(void **state)
 {
     (void)state;
@@ -361,6 +380,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(new_buffer_is_empty_and_has_no_storage),
+        cmocka_unit_test(capacity_is_the_storage_allocated_and_none_once_emptied),
         cmocka_unit_test(append_then_consume_returns_bytes_in_order),
         cmocka_unit_test(append_over_limit_fails_with_enobufs_and_leaves_buffer_unchanged),
         cmocka_unit_test(append_larger_than_limit_to_empty_buffer_fails_without_allocating),

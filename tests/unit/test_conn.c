@@ -835,6 +835,91 @@ static void mid_request_follows_sockperf_messages(void **state)
     conn_free(&e.c);
 }
 
+/* The sum the memory budget sees: every buffer's storage, as allocated. */
+static size_t capacity_sum(const struct conn *c)
+{
+    return buf_capacity(&c->decoder.payload) + buf_capacity(&c->sockperf.payload) +
+           buf_capacity(&c->pending) + buf_capacity(&c->output);
+}
+
+static void bytes_held_is_zero_for_a_new_engine_and_after_a_whole_exchange(void **state)
+{
+    (void)state;
+    struct engine e;
+    struct bytes out = {0};
+    engine_init(&e, MAX_PAYLOAD, BIG_OUTPUT);
+    assert_int_equal(conn_bytes_held(&e.c), 0);
+    struct bytes in = {0};
+    bytes_add_request(&in, 7, "whole", 5);
+    assert_int_equal(conn_feed(&e.c, in.at, in.len), 0);
+    /* The reply is queued: the output buffer is held until it is sent. */
+    assert_true(conn_bytes_held(&e.c) >= output_len(&e.c));
+    drain(&e.c, &out, SIZE_MAX);
+    assert_int_equal(conn_bytes_held(&e.c), 0);
+    conn_free(&e.c);
+    bytes_free(&in);
+    bytes_free(&out);
+}
+
+static void bytes_held_counts_a_partial_frame_as_allocated(void **state)
+{
+    (void)state;
+    struct engine e;
+    struct bytes out = {0};
+    engine_init(&e, MAX_PAYLOAD, BIG_OUTPUT);
+    uint8_t header[16];
+    put_request(header, 1000, 9);
+    uint8_t payload[1000];
+    memset(payload, 'p', sizeof payload);
+    assert_int_equal(conn_feed(&e.c, header, sizeof header), 0);
+    assert_int_equal(conn_bytes_held(&e.c), 0); /* a header alone stores no payload */
+    assert_int_equal(conn_feed(&e.c, payload, 300), 0);
+    size_t held = conn_bytes_held(&e.c);
+    /* At least what arrived, and the store's whole allocation, not just its bytes. */
+    assert_true(held >= 300);
+    assert_int_equal(held, buf_capacity(&e.c.decoder.payload));
+    assert_int_equal(held, capacity_sum(&e.c));
+    assert_int_equal(conn_feed(&e.c, payload + 300, sizeof payload - 300), 0);
+    drain(&e.c, &out, SIZE_MAX);
+    /* The frame was answered and sent: its store is gone at the next feed. */
+    assert_int_equal(conn_feed(&e.c, header, 1), 0);
+    assert_int_equal(conn_bytes_held(&e.c), 0);
+    conn_free(&e.c);
+    bytes_free(&out);
+}
+
+static void bytes_held_counts_input_held_by_backpressure(void **state)
+{
+    (void)state;
+    struct engine e;
+    engine_init(&e, MAX_PAYLOAD, 64);
+    uint8_t text[4096];
+    memset(text, 'a', sizeof text);
+    assert_int_equal(conn_feed(&e.c, text, sizeof text), 0);
+    /* 64 bytes answered, the rest held: both buffers count. */
+    assert_false(conn_wants_input(&e.c));
+    assert_true(conn_bytes_held(&e.c) >= sizeof text);
+    assert_int_equal(conn_bytes_held(&e.c), capacity_sum(&e.c));
+    assert_true(buf_capacity(&e.c.pending) > 0);
+    conn_free(&e.c);
+}
+
+static void bytes_held_counts_a_partial_sockperf_message(void **state)
+{
+    (void)state;
+    struct engine e;
+    engine_init_mode(&e, MAX_PAYLOAD, BIG_OUTPUT, CONN_MODE_SOCKPERF);
+    /* A 514-byte message from a client that wants a reply: its payload is stored. */
+    uint8_t header[14] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 3, 0, 0, 0x02, 0x02};
+    uint8_t payload[100];
+    memset(payload, 'q', sizeof payload);
+    assert_int_equal(conn_feed(&e.c, header, sizeof header), 0);
+    assert_int_equal(conn_feed(&e.c, payload, sizeof payload), 0);
+    assert_true(conn_bytes_held(&e.c) >= sizeof payload);
+    assert_int_equal(conn_bytes_held(&e.c), buf_capacity(&e.c.sockperf.payload));
+    conn_free(&e.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -867,6 +952,10 @@ int main(void)
         cmocka_unit_test(shut_down_after_an_error_frame_adds_nothing),
         cmocka_unit_test(mid_request_follows_frames_and_never_text),
         cmocka_unit_test(mid_request_follows_sockperf_messages),
+        cmocka_unit_test(bytes_held_is_zero_for_a_new_engine_and_after_a_whole_exchange),
+        cmocka_unit_test(bytes_held_counts_a_partial_frame_as_allocated),
+        cmocka_unit_test(bytes_held_counts_input_held_by_backpressure),
+        cmocka_unit_test(bytes_held_counts_a_partial_sockperf_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
