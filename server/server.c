@@ -369,7 +369,6 @@ int server_run(struct server *server)
             fprintf(stderr, "shoutd: epoll_wait: %s\n", strerror(-err));
             return err;
         }
-        stream_reap(server);
         server_trim_memory(server);
     }
     return 0;
@@ -443,7 +442,6 @@ int server_start(struct server *server)
     server_raise_fd_limit(&server->opts);
     clock_gettime(CLOCK_MONOTONIC, &server->started);
     list_init(&server->streams);
-    list_init(&server->shed);
     for (size_t i = 0; i < SERVER_DEADLINES; i++)
         list_init(&server->deadlines[i]);
     for (size_t i = 0; i < BUDGET_SIZE_CLASSES; i++)

@@ -151,7 +151,6 @@ struct server {
     bool draining;              /* SIGTERM/SIGINT: finishing connections, accepting none */
     uint64_t grace_deadline_ms; /* when draining: loop_now_ms() at which the rest are cut */
     struct list_node streams;   /* every open connection, for shutdown */
-    struct list_node shed;      /* connections closed mid-batch for memory, freed after it */
     struct list_node deadlines[SERVER_DEADLINES]; /* each kind's connections, soonest first */
     uint8_t read_buf[CONN_FEED_MAX];
 };

@@ -18,7 +18,6 @@
 enum stream_phase {
     STREAM_SERVING,   /* the engine decides what is sent */
     STREAM_LINGERING, /* write side shut down; input discarded until EOF or the deadline */
-    STREAM_SHED,      /* closed for memory mid-batch: only waits to be freed (stream_reap) */
 };
 
 struct stream {
@@ -89,8 +88,7 @@ static void stream_set_held(struct stream *s, size_t held)
     s->held_class = held_class;
 }
 
-/* Everything a close does but the free: the socket, the engine, the counts, the lists. */
-static void stream_release(struct stream *s)
+static void stream_close(struct stream *s)
 {
     struct server *server = s->server;
     list_remove(&s->deadline);
@@ -104,11 +102,6 @@ static void stream_release(struct stream *s)
         server->stats.shutdown_clean++;
     server->conns.open--;
     server->conns.per_slot[s->source_slot]--;
-}
-
-static void stream_close(struct stream *s)
-{
-    stream_release(s);
     free(s);
 }
 
@@ -231,11 +224,10 @@ static struct stream *stream_largest_holder(struct server *server, bool slot_onl
 }
 
 /*
- * Close a stream for memory, maybe in the middle of the loop's batch, where
- * an event for it may still wait: its memory and descriptor go now, the
- * struct only after the batch (stream_reap), and its stale event finds it
- * STREAM_SHED. A plain close: it holds a frame it never finished, so it is
- * owed nothing but EOF.
+ * Close a stream for memory: a plain close, since it holds a frame it never
+ * finished and is owed nothing but EOF. It may be any stream, not the one
+ * being served, with an event still further down the loop's batch: the
+ * loop drops that event when the stream leaves it (loop.h).
  */
 static void stream_shed(struct stream *s, enum budget_verdict why)
 {
@@ -244,9 +236,7 @@ static void stream_shed(struct stream *s, enum budget_verdict why)
         server->stats.closed_memory++;
     else
         server->stats.closed_memory_per_ip++;
-    stream_release(s);
-    s->phase = STREAM_SHED;
-    list_append(&server->shed, &s->all);
+    stream_close(s);
 }
 
 /*
@@ -258,18 +248,24 @@ static void stream_shed(struct stream *s, enum budget_verdict why)
  * is checked after every round, and a round reads at most CONN_FEED_MAX
  * (64 KiB), so the total can pass it by one round's growth at most: that
  * read, and a payload store that doubles to hold it (at most --max-frame).
+ * Returns whether grower, the stream whose round this was, is still open.
  */
-static void stream_enforce_budget(struct server *server, uint32_t slot)
+static bool stream_enforce_budget(struct stream *grower)
 {
+    struct server *server = grower->server;
     struct server_held *ledger = &server->held;
+    uint32_t slot = grower->source_slot;
+    bool grower_open = true;
     enum budget_verdict shedding = BUDGET_OK;
     for (;;) {
         shedding = budget_judge(&ledger->limits, ledger->total, ledger->per_slot[slot], shedding);
         if (shedding == BUDGET_OK)
-            return;
+            return grower_open;
         struct stream *victim = stream_largest_holder(server, shedding == BUDGET_OVER_SOURCE, slot);
         if (victim == NULL)
-            return;
+            return grower_open;
+        if (victim == grower)
+            grower_open = false;
         stream_shed(victim, shedding);
     }
 }
@@ -280,18 +276,13 @@ static bool stream_account(struct stream *s)
     size_t before = s->held;
     stream_set_held(s, conn_bytes_held(&s->engine));
     /* Only growth can cross a limit; a round that released memory has nothing to shed. */
-    if (s->held > before)
-        stream_enforce_budget(s->server, s->source_slot);
-    return s->phase != STREAM_SHED;
+    return s->held <= before || stream_enforce_budget(s);
 }
 
 static void stream_on_ready(struct loop_source *source, uint32_t events)
 {
     struct stream *s = LIST_ENTRY(source, struct stream, source);
     struct server *server = s->server;
-    /* Shed earlier in this batch: its descriptor is closed, its event stale. */
-    if (s->phase == STREAM_SHED)
-        return;
     struct pump pump = {
         .engine = &s->engine,
         .fd = source->fd,
@@ -529,15 +520,5 @@ size_t stream_close_all(struct server *server)
     size_t closed = 0;
     for (; !list_empty(&server->streams); closed++)
         stream_close(LIST_ENTRY(server->streams.next, struct stream, all));
-    stream_reap(server);
     return closed;
-}
-
-void stream_reap(struct server *server)
-{
-    while (!list_empty(&server->shed)) {
-        struct stream *s = LIST_ENTRY(server->shed.next, struct stream, all);
-        list_remove(&s->all);
-        free(s);
-    }
 }

@@ -48,12 +48,4 @@ void stream_drain_all(struct server *server);
 /* Close every connection now, however far it got; returns how many there were. */
 size_t stream_close_all(struct server *server);
 
-/*
- * Free the connections closed for memory (the budget, --max-buffered) in
- * the loop's last batch. They are closed at once, their memory released,
- * but freed only after the batch, which may still hold events for them:
- * server_run calls this after every batch.
- */
-void stream_reap(struct server *server);
-
 #endif
