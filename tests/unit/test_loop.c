@@ -79,8 +79,10 @@ static void fixture_teardown(void)
     loop_free(&fx.loop);
 }
 
-/* The first callback of the batch deletes every other source, as the drain does. */
-static void on_ready_delete_the_others(struct loop_source *source, uint32_t events)
+/* What the first callback of the batch does to every other source. */
+static void (*fx_to_the_others)(struct test_source *other);
+
+static void on_ready_act_on_the_others(struct loop_source *source, uint32_t events)
 {
     (void)events;
     struct test_source *self = test_source_of(source);
@@ -89,45 +91,39 @@ static void on_ready_delete_the_others(struct loop_source *source, uint32_t even
         return;
     for (int i = 0; i < SOURCES; i++)
         if (&fx.sources[i] != self)
-            fixture_delete(&fx.sources[i]);
+            fx_to_the_others(&fx.sources[i]);
 }
 
-static void loop_skips_sources_an_earlier_callback_deleted(void **state)
+/* One batch, every source ready, the first callback acting on all the others: only it runs. */
+static void assert_only_the_first_callback_runs(void (*to_the_others)(struct test_source *))
 {
-    (void)state;
-    fixture_setup(on_ready_delete_the_others);
+    fx_to_the_others = to_the_others;
+    fixture_setup(on_ready_act_on_the_others);
     assert_int_equal(loop_run_once(&fx.loop), 0);
     assert_int_equal(fx.calls_on_deleted, 0);
     assert_int_equal(fx.calls, 1);
     fixture_teardown();
 }
 
-/* The same, with each deleted descriptor closed at once (epoll forgets it by itself). */
-static void on_ready_delete_and_close_the_others(struct loop_source *source, uint32_t events)
+/* As the drain does: delete (and, in shoutd, free) connections further down the batch. */
+static void loop_skips_sources_an_earlier_callback_deleted(void **state)
 {
-    (void)events;
-    struct test_source *self = test_source_of(source);
-    fixture_count_call(self);
-    if (fx.calls != 1)
-        return;
-    for (int i = 0; i < SOURCES; i++) {
-        struct test_source *other = &fx.sources[i];
-        if (other == self)
-            continue;
-        close(other->source.fd);
-        fixture_delete(other);
-        other->source.fd = -1;
-    }
+    (void)state;
+    assert_only_the_first_callback_runs(fixture_delete);
+}
+
+/* The descriptor closed first (epoll forgets it by itself), then the source deleted. */
+static void close_then_delete(struct test_source *other)
+{
+    close(other->source.fd);
+    fixture_delete(other);
+    other->source.fd = -1;
 }
 
 static void loop_skips_sources_deleted_after_their_descriptor_closed(void **state)
 {
     (void)state;
-    fixture_setup(on_ready_delete_and_close_the_others);
-    assert_int_equal(loop_run_once(&fx.loop), 0);
-    assert_int_equal(fx.calls_on_deleted, 0);
-    assert_int_equal(fx.calls, 1);
-    fixture_teardown();
+    assert_only_the_first_callback_runs(close_then_delete);
 }
 
 /*
@@ -135,32 +131,19 @@ static void loop_skips_sources_deleted_after_their_descriptor_closed(void **stat
  * (a freed stream whose memory a new connection got): the old event must
  * not reach the new registration.
  */
-static void on_ready_recycle_the_others(struct loop_source *source, uint32_t events)
+static void delete_and_register_again(struct test_source *other)
 {
-    (void)events;
-    struct test_source *self = test_source_of(source);
-    fixture_count_call(self);
-    if (fx.calls != 1)
-        return;
-    for (int i = 0; i < SOURCES; i++) {
-        struct test_source *other = &fx.sources[i];
-        if (other == self)
-            continue;
-        loop_del(&fx.loop, &other->source);
-        close(other->source.fd);
-        other->source.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        assert_true(other->source.fd >= 0);
-        assert_int_equal(loop_add(&fx.loop, &other->source, EPOLLIN), 0);
-    }
+    loop_del(&fx.loop, &other->source);
+    close(other->source.fd);
+    other->source.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert_true(other->source.fd >= 0);
+    assert_int_equal(loop_add(&fx.loop, &other->source, EPOLLIN), 0);
 }
 
 static void loop_does_not_hand_a_stale_event_to_a_source_registered_again(void **state)
 {
     (void)state;
-    fixture_setup(on_ready_recycle_the_others);
-    assert_int_equal(loop_run_once(&fx.loop), 0);
-    assert_int_equal(fx.calls, 1);
-    fixture_teardown();
+    assert_only_the_first_callback_runs(delete_and_register_again);
 }
 
 /* Each callback deletes itself: the rest of the batch still runs, once each. */
