@@ -285,6 +285,8 @@ static void core_register_sized(const char *prefix, const char *suffix, gbench_f
 
 void bench_core_register(void)
 {
+    /* Which kernel core/upper measured depends on the CPU: say it beside the figures. */
+    gbench_add_context("upper_kernel", upper_ascii_kernel_name());
     for (size_t i = 0; i < CORE_COUNT(core_upper_sizes); i++) {
         size_t *size = &core_upper_sizes[i];
         core_register_sized("core/upper", "", core_bench_upper, size);

@@ -1,4 +1,8 @@
-/* Unit tests for lib/upper.c: the word-at-a-time kernel against its scalar twin. */
+/*
+ * Unit tests for lib/upper.c: every fast kernel this CPU can run (word,
+ * SSE2, AVX2: not only the one upper_ascii chose) against the scalar
+ * reference, and the scalar reference against the definition.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +18,12 @@
 
 #define MAX_LEN   4096
 #define MAX_ALIGN 8
-#define GUARD     32
+/* The sweep every kernel gets: every length to 300 at every alignment in a 64-byte line. */
+#define SWEEP_LEN      300
+#define SWEEP_ALIGN    64
+#define RANDOM_CASES   2000
+#define RANDOM_MAX_LEN 65536
+#define GUARD          32
 /* Lowercase, so a stray in-place pass over a guard byte would change it. */
 #define GUARD_BYTE 'g'
 
@@ -146,6 +155,135 @@ static void zero_length_writes_nothing(void **state)
         assert_int_equal(dst[i], GUARD_BYTE);
 }
 
+/* The kernels to check: every one this CPU can run but the reference itself. */
+static size_t fast_kernels(const struct upper_kernel_entry **out, size_t cap)
+{
+    size_t count;
+    const struct upper_kernel_entry *all = upper_kernels(&count);
+    size_t n = 0;
+    for (size_t i = 0; i < count && n < cap; i++)
+        if (all[i].usable && all[i].run != upper_ascii_scalar)
+            out[n++] = &all[i];
+    return n;
+}
+
+static void kernel_matches_scalar_at(const struct upper_kernel_entry *kernel, const uint8_t *src,
+                                     size_t len, size_t dst_align)
+{
+    static uint8_t dst_area[GUARD + SWEEP_ALIGN + RANDOM_MAX_LEN + GUARD];
+    static uint8_t want[RANDOM_MAX_LEN];
+    upper_ascii_scalar(want, src, len);
+    size_t area_len = GUARD + dst_align + len + GUARD;
+    memset(dst_area, GUARD_BYTE, area_len);
+    kernel->run(dst_area + GUARD + dst_align, src, len);
+    if (memcmp(dst_area + GUARD + dst_align, want, len) != 0)
+        fail_msg("kernel %s differs from scalar at length %zu, dst alignment %zu", kernel->name,
+                 len, dst_align);
+    assert_guards_intact(dst_area, GUARD + dst_align, len, area_len);
+}
+
+static void every_kernel_matches_scalar_for_every_length_to_300_at_every_alignment(void **state)
+{
+    (void)state;
+    const struct upper_kernel_entry *kernels[8];
+    size_t kernel_count = fast_kernels(kernels, 8);
+    assert_true(kernel_count >= 1);
+    struct prng rng = {.state = 0x5EED0003};
+    for (size_t k = 0; k < kernel_count; k++) {
+        for (size_t len = 0; len <= SWEEP_LEN; len++) {
+            for (size_t src_align = 0; src_align < SWEEP_ALIGN; src_align++) {
+                /* Exactly as big as needed: a sanitizer then catches any read past src + len. */
+                uint8_t *block = malloc(src_align + len + 1);
+                assert_non_null(block);
+                prng_fill(&rng, block + src_align, len);
+                /* Every dst alignment too, paired with each src alignment in turn. */
+                size_t dst_align = (src_align * 37 + len) % SWEEP_ALIGN;
+                kernel_matches_scalar_at(kernels[k], block + src_align, len, dst_align);
+                free(block);
+            }
+        }
+    }
+}
+
+static void every_kernel_works_in_place_for_every_length_to_300_at_every_alignment(void **state)
+{
+    (void)state;
+    const struct upper_kernel_entry *kernels[8];
+    size_t kernel_count = fast_kernels(kernels, 8);
+    static uint8_t area[GUARD + SWEEP_ALIGN + SWEEP_LEN + GUARD];
+    uint8_t want[SWEEP_LEN];
+    struct prng rng = {.state = 0x5EED0004};
+    for (size_t k = 0; k < kernel_count; k++) {
+        for (size_t len = 0; len <= SWEEP_LEN; len++) {
+            for (size_t align = 0; align < SWEEP_ALIGN; align++) {
+                size_t area_len = GUARD + align + len + GUARD;
+                uint8_t *buf = area + GUARD + align;
+                memset(area, GUARD_BYTE, area_len);
+                prng_fill(&rng, buf, len);
+                upper_ascii_scalar(want, buf, len);
+                kernels[k]->run(buf, buf, len);
+                assert_memory_equal(buf, want, len);
+                assert_guards_intact(area, GUARD + align, len, area_len);
+            }
+        }
+    }
+}
+
+static void every_kernel_matches_scalar_for_every_byte_in_every_lane(void **state)
+{
+    (void)state;
+    const struct upper_kernel_entry *kernels[8];
+    size_t kernel_count = fast_kernels(kernels, 8);
+    uint8_t all[256 + SWEEP_ALIGN];
+    /* Rotating the 256 values puts each of them in each lane of a 64-byte vector. */
+    for (size_t k = 0; k < kernel_count; k++) {
+        for (int shift = 0; shift < SWEEP_ALIGN; shift++) {
+            for (int i = 0; i < 256 + SWEEP_ALIGN; i++)
+                all[i] = (uint8_t)(i + shift);
+            kernel_matches_scalar_at(kernels[k], all, sizeof all, (size_t)shift);
+        }
+    }
+}
+
+static void every_kernel_matches_scalar_on_random_buffers(void **state)
+{
+    (void)state;
+    const struct upper_kernel_entry *kernels[8];
+    size_t kernel_count = fast_kernels(kernels, 8);
+    struct prng rng = {.state = 0x5EED0005};
+    for (int n = 0; n < RANDOM_CASES; n++) {
+        /* Mostly short (where the tails are), now and then up to 64 KiB. */
+        size_t len = prng_below(&rng, n % 10 == 0 ? RANDOM_MAX_LEN + 1 : 1025);
+        size_t src_align = prng_below(&rng, SWEEP_ALIGN);
+        size_t dst_align = prng_below(&rng, SWEEP_ALIGN);
+        uint8_t *block = malloc(src_align + len + 1);
+        assert_non_null(block);
+        prng_fill(&rng, block + src_align, len);
+        for (size_t k = 0; k < kernel_count; k++)
+            kernel_matches_scalar_at(kernels[k], block + src_align, len, dst_align);
+        free(block);
+    }
+}
+
+static void upper_ascii_runs_the_fastest_usable_kernel(void **state)
+{
+    (void)state;
+    size_t count;
+    const struct upper_kernel_entry *all = upper_kernels(&count);
+    const char *fastest = NULL;
+    for (size_t i = 0; i < count; i++)
+        if (all[i].usable)
+            fastest = all[i].name;
+    assert_non_null(fastest);
+    assert_string_equal(upper_ascii_kernel_name(), fastest);
+#if defined(__x86_64__)
+    /* SSE2 is part of x86-64 itself: it is always there. */
+    assert_true(strcmp(fastest, "sse2") == 0 || strcmp(fastest, "avx2") == 0);
+    int have_avx2 = __builtin_cpu_supports("avx2");
+    assert_int_equal(strcmp(fastest, "avx2") == 0, have_avx2 != 0);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +293,11 @@ int main(void)
         cmocka_unit_test(fast_path_works_in_place_at_every_length_and_alignment),
         cmocka_unit_test(scalar_works_in_place_and_leaves_neighbours_alone),
         cmocka_unit_test(zero_length_writes_nothing),
+        cmocka_unit_test(every_kernel_matches_scalar_for_every_length_to_300_at_every_alignment),
+        cmocka_unit_test(every_kernel_works_in_place_for_every_length_to_300_at_every_alignment),
+        cmocka_unit_test(every_kernel_matches_scalar_for_every_byte_in_every_lane),
+        cmocka_unit_test(every_kernel_matches_scalar_on_random_buffers),
+        cmocka_unit_test(upper_ascii_runs_the_fastest_usable_kernel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
