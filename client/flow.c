@@ -91,8 +91,9 @@ int flow_open(struct flow *f, const struct flow_config *cfg, int fd)
     uint32_t slots = flow_pow2_at_least(cfg->udp ? FLOW_UDP_HISTORY(cfg->window) : cfg->window);
     size_t req_len = flow_request_len(cfg);
     uint32_t payload_len = flow_payload_len(cfg);
-    /* UDP: room for one datagram and a byte more, so a longer reply shows as one. */
+    /* UDP: room for a datagram and a byte more, so a longer reply shows as one. */
     size_t rx_cap = cfg->udp ? req_len + 1 : (size_t)cfg->window * req_len;
+    size_t rx_alloc = cfg->udp ? rx_cap * FLOW_UDP_BATCH : rx_cap;
     if (!cfg->udp && rx_cap < FLOW_RX_MIN)
         rx_cap = FLOW_RX_MIN;
     if (!cfg->udp && rx_cap > FLOW_RX_MAX)
@@ -100,9 +101,21 @@ int flow_open(struct flow *f, const struct flow_config *cfg, int fd)
     f->slots = calloc(slots, sizeof *f->slots);
     f->pattern = malloc((size_t)payload_len + 26);
     f->pattern_up = malloc((size_t)payload_len + 26);
-    f->tx = malloc(req_len ? req_len : 1);
-    f->rx = malloc(rx_cap);
-    if (!f->slots || !f->pattern || !f->pattern_up || !f->tx || !f->rx) {
+    /* UDP: one sendmmsg's worth of datagrams. */
+    size_t tx_cap = (size_t)(cfg->udp ? FLOW_UDP_BATCH : cfg->window) * req_len;
+    if (tx_cap > FLOW_TX_MAX)
+        tx_cap = FLOW_TX_MAX;
+    if (tx_cap < req_len)
+        tx_cap = req_len;
+    f->tx = malloc(tx_cap ? tx_cap : 1);
+    f->tx_cap = tx_cap;
+    f->rx = malloc(rx_alloc);
+    if (cfg->udp) {
+        f->udp_msgs = calloc(FLOW_UDP_BATCH, sizeof *f->udp_msgs);
+        f->udp_iovs = calloc(FLOW_UDP_BATCH, sizeof *f->udp_iovs);
+    }
+    if (!f->slots || !f->pattern || !f->pattern_up || !f->tx || !f->rx ||
+        (cfg->udp && (!f->udp_msgs || !f->udp_iovs))) {
         snprintf(f->why, sizeof f->why, "out of memory");
         flow_close(f);
         return -ENOMEM;
@@ -155,6 +168,10 @@ void flow_close(struct flow *f)
     free(f->pattern_up);
     free(f->tx);
     free(f->rx);
+    free(f->udp_msgs);
+    free(f->udp_iovs);
+    f->udp_msgs = NULL;
+    f->udp_iovs = NULL;
     f->slots = NULL;
     f->pattern = f->pattern_up = f->tx = f->rx = NULL;
 }
@@ -189,20 +206,45 @@ bool flow_wants_write(const struct flow *f)
     return f->tx_off < f->tx_len;
 }
 
-bool flow_can_send(const struct flow *f)
+/* Room in the send buffer for one more request, counting what compaction would free. */
+static bool flow_tx_has_room(const struct flow *f)
 {
-    if (flow_wants_write(f) || f->in_flight >= f->cfg.window)
-        return false;
-    /* UDP: the slot next_seq needs must no longer hold a request that may still be answered. */
-    return f->next_seq - f->oldest_seq <= f->slot_mask;
+    return f->tx_cap - (f->tx_len - f->tx_off) >= flow_request_len(&f->cfg);
 }
 
-/* Write request seq, as it goes on the wire, into f->tx. */
-static void flow_build_request(struct flow *f, uint64_t seq)
+bool flow_can_send(const struct flow *f)
+{
+    if (f->in_flight >= f->cfg.window)
+        return false;
+    /* UDP: the slot next_seq needs must no longer hold a request that may still be answered. */
+    if (f->cfg.udp && f->next_seq - f->oldest_seq > f->slot_mask)
+        return false;
+    return flow_tx_has_room(f);
+}
+
+/*
+ * Where request seq goes in f->tx: at the end, once what has already been
+ * written is moved out of the way (at most one buffer's copy per buffer
+ * written, and only when a write was short).
+ */
+static uint8_t *flow_tx_append(struct flow *f, size_t len)
+{
+    if (f->tx_len + len > f->tx_cap && f->tx_off > 0) {
+        memmove(f->tx, f->tx + f->tx_off, f->tx_len - f->tx_off);
+        f->tx_len -= f->tx_off;
+        f->tx_unstamped_off -= f->tx_off;
+        f->tx_off = 0;
+    }
+    uint8_t *at = f->tx + f->tx_len;
+    f->tx_len += len;
+    return at;
+}
+
+/* Write request seq, as it goes on the wire, at p. */
+static void flow_build_request(const struct flow *f, uint64_t seq, uint8_t *p)
 {
     uint32_t header_len = flow_header_len(f->cfg.format);
     uint32_t payload_len = flow_payload_len(&f->cfg);
-    uint8_t *p = f->tx;
     if (f->cfg.format == FLOW_FRAMED) {
         struct wire_header h = {
             .version = WIRE_VERSION, .type = WIRE_TYPE_REQUEST, .length = payload_len, .id = seq};
@@ -219,8 +261,6 @@ static void flow_build_request(struct flow *f, uint64_t seq)
         p[i] = (uint8_t)flow_tag_char(seq, i, 'a');
     if (payload_len > tag)
         memcpy(p + tag, f->pattern + seq % 26 + tag, payload_len - tag);
-    f->tx_len = header_len + payload_len;
-    f->tx_off = 0;
 }
 
 /*
@@ -236,25 +276,10 @@ static ssize_t flow_write(int fd, const uint8_t *p, size_t len)
     return n;
 }
 
-int flow_send(struct flow *f, uint64_t intended_ns)
+/* Put request seq in flight: its bookkeeping, the window and the counts. */
+static void flow_take(struct flow *f, uint64_t intended_ns, uint64_t sent_ns)
 {
-    if (!flow_can_send(f))
-        return -EAGAIN;
     uint64_t seq = f->next_seq;
-    flow_build_request(f, seq);
-    uint64_t sent_ns = flow_now_ns();
-    ssize_t n = flow_write(f->fd, f->tx, f->tx_len);
-    if (n < 0) {
-        int err = errno;
-        f->tx_len = 0;
-        if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS)
-            return -EAGAIN;
-        snprintf(f->why, sizeof f->why, "send: %s", strerror(err));
-        return -err;
-    }
-    f->tx_off = (size_t)n;
-    if (f->tx_off == f->tx_len)
-        f->tx_off = f->tx_len = 0;
     struct flow_slot *slot = flow_slot_of(f, seq);
     *slot = (struct flow_slot){
         .seq = seq,
@@ -262,6 +287,7 @@ int flow_send(struct flow *f, uint64_t intended_ns)
         .sent_ns = sent_ns,
         .state = FLOW_SLOT_IN_FLIGHT,
         .measured = f->measuring,
+        .due_at_send = intended_ns == 0,
     };
     if (f->in_flight == 0)
         f->oldest_seq = seq;
@@ -271,23 +297,100 @@ int flow_send(struct flow *f, uint64_t intended_ns)
         f->counts.sent++;
         f->counts.bytes_sent += flow_request_len(&f->cfg);
     }
+}
+
+int flow_queue(struct flow *f, uint64_t intended_ns)
+{
+    if (!flow_can_send(f))
+        return -EAGAIN;
+    size_t len = flow_request_len(&f->cfg);
+    if (f->tx_unstamped_seq == f->next_seq)
+        f->tx_unstamped_off = f->tx_len; /* everything before it has gone */
+    flow_build_request(f, f->next_seq, flow_tx_append(f, len));
+    /* Stamped for real by the flush that sends its first byte; until then, no later than now. */
+    flow_take(f, intended_ns, flow_now_ns());
     return 0;
 }
 
-int flow_flush(struct flow *f)
+/* The write that began at sent_ns got the first byte of every request before tx_off out. */
+static void flow_stamp_sent(struct flow *f, uint64_t sent_ns)
+{
+    size_t len = flow_request_len(&f->cfg);
+    while (f->tx_unstamped_seq < f->next_seq && f->tx_unstamped_off < f->tx_off) {
+        struct flow_slot *slot = flow_slot_of(f, f->tx_unstamped_seq);
+        slot->sent_ns = sent_ns;
+        if (slot->due_at_send)
+            slot->intended_ns = sent_ns;
+        f->tx_unstamped_seq++;
+        f->tx_unstamped_off += len;
+    }
+}
+
+/* TCP: one send() of everything queued, again while the socket takes it all. */
+static int flow_flush_stream(struct flow *f)
 {
     while (f->tx_off < f->tx_len) {
+        uint64_t sent_ns = flow_now_ns();
         ssize_t n = flow_write(f->fd, f->tx + f->tx_off, f->tx_len - f->tx_off);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
                 return -EAGAIN;
             snprintf(f->why, sizeof f->why, "send: %s", strerror(errno));
             return -errno;
         }
         f->tx_off += (size_t)n;
+        flow_stamp_sent(f, sent_ns);
     }
-    f->tx_off = f->tx_len = 0;
+    f->tx_off = f->tx_len = f->tx_unstamped_off = 0;
     return 0;
+}
+
+/*
+ * UDP: the queued datagrams (all of them unsent, from tx's start) in one
+ * sendmmsg; those the kernel did not take move to the front and wait.
+ */
+static int flow_flush_datagrams(struct flow *f)
+{
+    size_t len = flow_request_len(&f->cfg);
+    unsigned count = (unsigned)(f->tx_len / len);
+    for (unsigned i = 0; i < count; i++) {
+        f->udp_iovs[i] = (struct iovec){.iov_base = f->tx + (size_t)i * len, .iov_len = len};
+        f->udp_msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &f->udp_iovs[i], .msg_iovlen = 1}};
+    }
+    uint64_t sent_ns = flow_now_ns();
+    int sent;
+    do
+        sent = sendmmsg(f->fd, f->udp_msgs, count, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+            return -EAGAIN;
+        snprintf(f->why, sizeof f->why, "send: %s", strerror(errno));
+        return -errno;
+    }
+    f->tx_off = (size_t)sent * len;
+    flow_stamp_sent(f, sent_ns);
+    memmove(f->tx, f->tx + f->tx_off, f->tx_len - f->tx_off);
+    f->tx_len -= f->tx_off;
+    f->tx_unstamped_off = f->tx_off = 0;
+    return f->tx_len == 0 ? 0 : -EAGAIN;
+}
+
+int flow_flush(struct flow *f)
+{
+    if (f->tx_len == 0)
+        return 0;
+    return f->cfg.udp ? flow_flush_datagrams(f) : flow_flush_stream(f);
+}
+
+int flow_send(struct flow *f, uint64_t intended_ns)
+{
+    int rc = flow_queue(f, intended_ns);
+    if (rc != 0)
+        return rc;
+    rc = flow_flush(f);
+    /* Taken: what the socket could not take yet goes out with the next flush. */
+    return rc == -EAGAIN ? 0 : rc;
 }
 
 void flow_advance_oldest(struct flow *f)
@@ -341,7 +444,8 @@ uint32_t flow_abandon(struct flow *f)
     }
     f->oldest_seq = f->next_seq;
     /* A TCP reply cut off halfway can no longer be matched to anything. */
-    f->tx_off = f->tx_len = 0;
+    f->tx_off = f->tx_len = f->tx_unstamped_off = 0;
+    f->tx_unstamped_seq = f->next_seq;
     return lost;
 }
 

@@ -42,10 +42,18 @@
  * is not counted), except mismatches and error frames, which always count.
  * UDP requests are never sent again.
  *
- * Windows. At most window requests are in flight. Over TCP a request is
- * handed to the kernel whole or, if the socket buffer is full, the rest
- * waits for flow_flush; no new request is taken until it is out, so its
- * sent time is the time its first byte went. Over UDP a request whose
+ * Windows and batches. At most window requests are in flight. Over TCP
+ * flow_queue only writes a request into the flow's send buffer (sized once,
+ * up to FLOW_TX_MAX bytes), and flow_flush hands everything queued to the
+ * kernel in one send(): a window of small requests costs one syscall, not
+ * one each. A request's sent time is when the send() that carried its
+ * first byte began (one clock read for the whole batch, so requests of one
+ * batch share it); a request the kernel had no room for keeps waiting in
+ * the buffer and is stamped by the flush that gets its first byte out.
+ * flow_send is flow_queue then flow_flush. Over UDP likewise up to
+ * FLOW_UDP_BATCH datagrams wait in the buffer and go in one sendmmsg, and
+ * replies are read up to FLOW_UDP_BATCH at a time with recvmmsg (those of
+ * one read share its done time). Over UDP a request whose
  * sequence is FLOW_UDP_HISTORY(window) or more past the oldest unanswered
  * one also waits (it would need that one's bookkeeping slot) until the old
  * one is answered or lost.
@@ -79,6 +87,8 @@
 #define FLOW_UDP_HISTORY(window) ((window)*4 > 1024 ? (window)*4 : 1024)
 #define FLOW_WINDOW_MAX          65536u
 #define FLOW_SIZE_MAX            (64u << 20) /* TCP; UDP is bounded by the datagram */
+/* TCP send buffer: a window of requests, but never more than this (at least one request). */
+#define FLOW_TX_MAX (1u << 20)
 
 enum flow_format {
     FLOW_TEXT,
@@ -106,6 +116,8 @@ struct flow_sample {
 typedef void (*flow_sample_fn)(void *ctx, const struct flow_sample *sample);
 
 struct flow_slot; /* one request's bookkeeping (flow.c) */
+struct mmsghdr;
+struct iovec;
 
 struct flow {
     struct flow_config cfg;
@@ -123,10 +135,14 @@ struct flow {
     uint64_t newest_done; /* UDP: highest sequence answered + 1, for reordering */
     uint8_t *pattern;     /* lowercase run, size + 26 bytes */
     uint8_t *pattern_up;  /* the same, uppercased */
-    uint8_t *tx;          /* the request being written */
-    size_t tx_len, tx_off;
+    uint8_t *tx;          /* TCP: requests queued; [tx_off, tx_len) still to write */
+    size_t tx_len, tx_off, tx_cap;
+    uint64_t tx_unstamped_seq; /* TCP: the first queued request none of whose bytes went yet */
+    size_t tx_unstamped_off;   /* ... and where it starts in tx */
     uint8_t *rx;
-    size_t rx_cap;
+    size_t rx_cap;            /* TCP: bytes per read; UDP: bytes per datagram */
+    struct mmsghdr *udp_msgs; /* UDP: FLOW_UDP_BATCH of them, for sendmmsg and recvmmsg */
+    struct iovec *udp_iovs;
     size_t rx_off;                      /* TCP: bytes of the head reply taken so far */
     uint8_t rx_header[WIRE_HEADER_LEN]; /* TCP: a reply header gathered across reads */
     size_t rx_header_len;
@@ -162,17 +178,25 @@ int flow_connect(struct flow *f, const struct flow_config *cfg, const char *host
 /* Requests sent from now on are counted (true) or not (false, the warm-up). */
 void flow_set_measuring(struct flow *f, bool on);
 
-/* True when flow_send would take a request now (window and send buffer). */
+/* True when flow_queue would take a request now (window, and room in the send buffer). */
 bool flow_can_send(const struct flow *f);
 
 /*
- * Send the next request, due at intended_ns, and stamp its actual send time
- * (now, read by the flow). 0, -EAGAIN if it cannot go now (nothing was
- * taken; wait for the socket to be writable or for replies), or an error.
+ * Take the next request, due at intended_ns (0: due when it is sent). It
+ * waits in the send buffer for flow_flush, which stamps its sent time. 0,
+ * or -EAGAIN if it cannot be taken now (nothing was: the window or the
+ * buffer is full; flush, or wait for replies).
  */
+int flow_queue(struct flow *f, uint64_t intended_ns);
+
+/* flow_queue, then flow_flush: one request out now. -EAGAIN only if it was not taken. */
 int flow_send(struct flow *f, uint64_t intended_ns);
 
-/* TCP: write the rest of a request the socket did not take; 0 when done or -EAGAIN. */
+/*
+ * Write what is queued: over TCP in one send() while the socket takes it
+ * all, over UDP in one sendmmsg. 0 when nothing is left, -EAGAIN when the
+ * socket is full (wait for EPOLLOUT), or an error.
+ */
 int flow_flush(struct flow *f);
 
 /* True when the flow has bytes waiting to be written: poll for POLLOUT/EPOLLOUT. */

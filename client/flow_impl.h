@@ -14,8 +14,10 @@
 
 /* Reads (TCP) or datagrams (UDP) per flow_receive, so one busy flow cannot starve the others. */
 #define FLOW_RX_BATCH 32
-#define FLOW_RX_MIN   4096
-#define FLOW_RX_MAX   (256u << 10)
+/* UDP datagrams per sendmmsg and per recvmmsg (and so rx and tx hold this many). */
+#define FLOW_UDP_BATCH 64
+#define FLOW_RX_MIN    4096
+#define FLOW_RX_MAX    (256u << 10)
 /* An error frame's payload we keep for the message: the code and the reason. */
 #define FLOW_ERROR_KEEP (2 + WIRE_REASON_MAX)
 
@@ -32,6 +34,7 @@ struct flow_slot {
     uint64_t sent_ns;
     uint8_t state;
     bool measured;
+    bool due_at_send; /* closed loop: intended_ns is whenever it is sent */
 };
 
 /* What the TCP reply being read is, once its header is known. */

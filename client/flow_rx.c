@@ -291,9 +291,9 @@ static int flow_udp_sequence(struct flow *f, const uint8_t *d, size_t n, uint64_
     return 0;
 }
 
-/* Take one UDP datagram of n bytes (n over rx_cap: it was cut short). */
-static int flow_udp_take(struct flow *f, size_t n, uint64_t now_ns, flow_sample_fn on_sample,
-                         void *ctx)
+/* Take one UDP datagram d of n bytes (n over rx_cap: it was cut short). */
+static int flow_udp_take(struct flow *f, const uint8_t *d, size_t n, uint64_t now_ns,
+                         flow_sample_fn on_sample, void *ctx)
 {
     if (n > f->rx_cap - 1) {
         flow_mismatch(f, "a reply datagram of %zu bytes, expected %zu", n,
@@ -303,7 +303,7 @@ static int flow_udp_take(struct flow *f, size_t n, uint64_t now_ns, flow_sample_
     uint64_t seq;
     const uint8_t *body;
     size_t body_len;
-    if (flow_udp_sequence(f, f->rx, n, &seq, &body, &body_len) != 0)
+    if (flow_udp_sequence(f, d, n, &seq, &body, &body_len) != 0)
         return 0;
     if (seq >= f->next_seq) {
         flow_mismatch(f, "a reply to request %" PRIu64 ", which was never sent", seq);
@@ -337,6 +337,51 @@ static int flow_udp_take(struct flow *f, size_t n, uint64_t now_ns, flow_sample_
     return 1;
 }
 
+static int flow_receive_failed(struct flow *f, int err)
+{
+    if (f->why[0] == '\0' || f->counts.mismatches == 0)
+        snprintf(f->why, sizeof f->why, "receive: %s", strerror(err));
+    return -err;
+}
+
+/*
+ * UDP: up to FLOW_UDP_BATCH datagrams per recvmmsg, each into its own
+ * rx_cap bytes of f->rx; MSG_TRUNC makes a datagram longer than that show
+ * its real length, so that it is reported, not cut. With wait, the call
+ * blocks for the first datagram (MSG_WAITFORONE) and takes what else has
+ * come with it.
+ */
+static int flow_udp_receive(struct flow *f, flow_sample_fn on_sample, void *ctx, bool wait)
+{
+    int completed = 0;
+    for (int batch = 0; batch < FLOW_RX_BATCH; batch++) {
+        for (unsigned i = 0; i < FLOW_UDP_BATCH; i++) {
+            f->udp_iovs[i] =
+                (struct iovec){.iov_base = f->rx + i * f->rx_cap, .iov_len = f->rx_cap};
+            f->udp_msgs[i] =
+                (struct mmsghdr){.msg_hdr = {.msg_iov = &f->udp_iovs[i], .msg_iovlen = 1}};
+        }
+        int flags = MSG_TRUNC | (wait && batch == 0 ? MSG_WAITFORONE : MSG_DONTWAIT);
+        int got;
+        do
+            got = recvmmsg(f->fd, f->udp_msgs, FLOW_UDP_BATCH, flags, NULL);
+        while (got < 0 && errno == EINTR);
+        if (got < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return flow_receive_failed(f, errno);
+        }
+        uint64_t now_ns = flow_now_ns();
+        for (int i = 0; i < got; i++)
+            completed += flow_udp_take(f, f->rx + (size_t)i * f->rx_cap, f->udp_msgs[i].msg_len,
+                                       now_ns, on_sample, ctx);
+        /* Fewer than asked for: the socket is empty, and one more call would only say so. */
+        if (f->in_flight == 0 || got < FLOW_UDP_BATCH)
+            break;
+    }
+    return completed;
+}
+
 /*
  * flow_receive, with the first read blocking (up to the socket's receive
  * timeout) when wait is set: flow_roundtrip's wait for a reply is then one
@@ -344,43 +389,36 @@ static int flow_udp_take(struct flow *f, size_t n, uint64_t now_ns, flow_sample_
  */
 int flow_receive_some(struct flow *f, flow_sample_fn on_sample, void *ctx, bool wait)
 {
+    if (f->cfg.udp)
+        return flow_udp_receive(f, on_sample, ctx, wait);
     int completed = 0;
     for (int batch = 0; batch < FLOW_RX_BATCH; batch++) {
-        int flags = (wait && batch == 0 ? 0 : MSG_DONTWAIT) | (f->cfg.udp ? MSG_TRUNC : 0);
         ssize_t n;
         do
-            n = recv(f->fd, f->rx, f->rx_cap, flags);
+            n = recv(f->fd, f->rx, f->rx_cap, wait && batch == 0 ? 0 : MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            int err = errno;
-            if (f->why[0] == '\0' || f->counts.mismatches == 0)
-                snprintf(f->why, sizeof f->why, "receive: %s", strerror(err));
-            return -err;
+            return flow_receive_failed(f, errno);
         }
-        uint64_t now_ns = flow_now_ns();
-        int rc;
-        if (f->cfg.udp) {
-            rc = flow_udp_take(f, (size_t)n, now_ns, on_sample, ctx);
-        } else if (n == 0) {
+        if (n == 0) {
             if (f->why[0] == '\0')
                 snprintf(f->why, sizeof f->why,
                          "the server closed the connection with %" PRIu32 " requests in flight",
                          f->in_flight);
             return -ECONNRESET;
-        } else {
-            rc = flow_tcp_take(f, f->rx, (size_t)n, now_ns, on_sample, ctx);
         }
+        int rc = flow_tcp_take(f, f->rx, (size_t)n, flow_now_ns(), on_sample, ctx);
         if (rc < 0)
             return rc;
         completed += rc;
         /*
-         * Nothing more is expected, or (TCP) a short read says the socket is
+         * Nothing more is expected, or a short read says the socket is
          * empty: save the syscall that would say EAGAIN. Anything that still
-         * comes (a duplicate, stray bytes) is read and counted next time.
+         * comes (stray bytes) is read and counted next time.
          */
-        if (f->in_flight == 0 || (!f->cfg.udp && (size_t)n < f->rx_cap))
+        if (f->in_flight == 0 || (size_t)n < f->rx_cap)
             break;
     }
     return completed;

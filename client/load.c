@@ -121,29 +121,51 @@ static void load_kill_flow(struct load_thread *t, struct load_flow *lf, int stat
     load_fail(t, status, why);
 }
 
-/* Send every request of lf that is due and that the window takes. */
-static void load_pump(struct load_thread *t, struct load_flow *lf, uint64_t now)
+/* Queue every request of lf that is due and that the window and the send buffer take. */
+static int load_queue_due(struct load_thread *t, struct load_flow *lf, uint64_t now)
 {
     const struct load_run *run = t->run;
     bool paced = run->opt->cfg.rate > 0;
-    while (!lf->blocked && !load_flow_finished(run, lf, now) && flow_can_send(&lf->flow)) {
+    int queued = 0;
+    while (!load_flow_finished(run, lf, now) && flow_can_send(&lf->flow)) {
         uint64_t due = paced ? load_due_ns(run, lf) : now;
         if (due > now)
             break;
         bool measured = due >= run->t_measure;
         flow_set_measuring(&lf->flow, measured);
-        int rc = flow_send(&lf->flow, paced ? due : 0);
+        if (flow_queue(&lf->flow, paced ? due : 0) != 0)
+            break; /* cannot fail but for want of room, which flow_can_send rules out */
+        lf->k++;
+        if (measured && lf->quota > 0)
+            lf->quota--;
+        queued++;
+    }
+    return queued;
+}
+
+/*
+ * Send every request of lf that is due and that the window takes: over TCP
+ * all of them in one send(), over UDP up to FLOW_UDP_BATCH a sendmmsg
+ * (flow_flush), again while the socket takes them all.
+ */
+static void load_pump(struct load_thread *t, struct load_flow *lf, uint64_t now)
+{
+    if (lf->blocked)
+        return;
+    for (;;) {
+        int queued = load_queue_due(t, lf, now);
+        int rc = flow_wants_write(&lf->flow) ? flow_flush(&lf->flow) : 0;
         if (rc == -EAGAIN) {
+            /* The socket is full: EPOLLOUT (load_update_interest) sends the rest. */
             lf->blocked = true;
-            break;
+            return;
         }
         if (rc < 0) {
             load_kill_flow(t, lf, SEND_EXIT_NETWORK, flow_why(&lf->flow));
             return;
         }
-        lf->k++;
-        if (measured && lf->quota > 0)
-            lf->quota--;
+        if (queued == 0)
+            return;
     }
 }
 
