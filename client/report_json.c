@@ -86,6 +86,8 @@ static json_t *json_config(const struct run_config *c, bool *ok)
     json_put(o, "timeout_s", json_number(c->timeout_s), ok);
     json_put(o, "client_cpus", json_cpu_list(c->client_cpus, c->client_cpu_count, ok), ok);
     json_put(o, "stats_port", json_integer(c->stats_port), ok);
+    /* What "sent" means in service times: requests are written in batches (flow.h). */
+    json_put(o, "send_stamp", json_string("write_start"), ok);
     return o;
 }
 

@@ -5,11 +5,16 @@ paced run against a shoutd stopped for a second must show that second in its
 latency (from the intended send time) but not in its service time."""
 
 import os
+import re
+import shutil
 import signal
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
+from shoutlib import SHOUT
 from test_ping import (EXIT_MISMATCH, EXIT_USAGE, AgainstShoutd, MODES, FakeServer, corrupt_reply,
                        drop_every, mode_name, run_measure, run_shout)
 
@@ -40,6 +45,45 @@ class LoadAgainstShoutd(AgainstShoutd):
                     self.assertEqual(result["results"]["latency"]["count"], count)
                     self.assertEqual(result["results"]["service"]["count"], count)
                     self.assertEqual(result["config"]["connections"], connections)
+
+    def send_calls(self, *args):
+        """shout load under strace -c: its sends (send, sendto, sendmmsg, write)."""
+        if not shutil.which("strace"):
+            self.skipTest("strace is not installed")
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = os.path.join(tmp, "strace.txt")
+            result = os.path.join(tmp, "result.json")
+            proc = subprocess.run(
+                ["strace", "-f", "-c", "-o", summary,
+                 "-e", "trace=send,sendto,sendmsg,sendmmsg,write,writev",
+                 SHOUT, "load", "--port", str(self.server.port), "--stats-port",
+                 str(self.stats_port), "--json", result, *args],
+                capture_output=True, timeout=120)
+            self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+            calls = {}
+            with open(summary) as f:
+                for line in f:
+                    # % time, seconds, usecs/call, calls, [errors,] syscall
+                    fields = line.split()
+                    if len(fields) >= 5 and re.fullmatch(r"[0-9]+", fields[3]):
+                        calls[fields[-1]] = int(fields[3])
+        return calls
+
+    def test_a_window_of_requests_costs_a_few_sends_not_one_each(self):
+        # 64 in flight on each of 2 connections: each batch of replies read
+        # frees room for a batch of requests, written together. One send a
+        # request (the old client) would be 12,800 sends; a bound of one per
+        # 8 requests leaves room for a machine that splits the batches small.
+        count = 12800
+        for mode in ((), ("--framed",), ("--udp", "--framed")):
+            with self.subTest(mode=mode_name(mode)):
+                calls = self.send_calls("--count", str(count), "--warmup", "0",
+                                        "--connections", "2", "--pipeline", "64",
+                                        "--no-server-stats", *mode)
+                sends = sum(calls.get(name, 0) for name in
+                            ("send", "sendto", "sendmsg", "sendmmsg"))
+                self.assertGreater(sends, 0, calls)
+                self.assertLessEqual(sends, count // 8, calls)
 
     def test_paced_run_sends_on_schedule_and_stops_by_itself(self):
         # 1000/s for 1 s over 4 connections: 1000 requests are due in the phase.
