@@ -10,9 +10,16 @@
 #include "source.h"
 #include "udp.h"
 
-/* Datagrams per recvmmsg, and batches per wakeup so that TCP gets its turn. */
-#define DGRAM_BATCH  16
-#define DGRAM_ROUNDS 4
+/*
+ * Datagrams per recvmmsg (the client's sendmmsg batch too), and batches per
+ * wakeup. A socket is read until it is empty or DGRAM_ROUNDS batches were
+ * read: draining it saves an epoll_wait per batch while the datagrams keep
+ * coming, and the bound (1024 datagrams, about a millisecond of work here)
+ * is how long one flooded socket may keep the TCP connections and the other
+ * sockets waiting before the loop gives them their turn.
+ */
+#define DGRAM_BATCH  64
+#define DGRAM_ROUNDS 16
 /* Larger than any UDP payload over IPv4 or IPv6 without jumbograms. */
 #define DGRAM_MAX_LEN 65536
 
