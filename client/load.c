@@ -52,6 +52,8 @@ struct load_thread {
     uint64_t last_done_ns; /* the last measured reply */
     int cpus_seen[RESULT_MAX_CPUS];
     uint32_t cpus_seen_count;
+    /* The thread's own CPU time and the clock when measuring began and when the loop ended. */
+    uint64_t cpu_start_ns, wall_start_ns, cpu_end_ns, wall_end_ns;
     int failure; /* enum send_exit of the thread's worst failure, or SEND_EXIT_OK */
     char why[FLOW_WHY_MAX];
     _Atomic uint64_t received; /* for the progress line */
@@ -286,6 +288,23 @@ static uint64_t load_progress(struct load_thread *t, uint64_t now, uint64_t next
     return next_tick;
 }
 
+/* CPU time of the calling thread, in ns. */
+static uint64_t load_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Note when the measured phase began for this thread (once) and where it ends (each pass). */
+static void load_note_cpu(struct load_thread *t, uint64_t now)
+{
+    if (t->wall_start_ns == 0 && now >= t->run->t_measure) {
+        t->wall_start_ns = now;
+        t->cpu_start_ns = load_thread_cpu_ns();
+    }
+}
+
 static void load_loop(struct load_thread *t)
 {
     struct load_run *run = t->run;
@@ -296,6 +315,7 @@ static void load_loop(struct load_thread *t)
     uint64_t rounds = 0;
     for (;;) {
         uint64_t now = flow_now_ns();
+        load_note_cpu(t, now);
         bool busy;
         uint64_t wake = load_tick(t, now, &busy);
         if (!busy)
@@ -395,6 +415,8 @@ static void *load_thread_main(void *arg)
     pthread_mutex_unlock(&run->gate_lock);
     if (!atomic_load(&run->abort))
         load_loop(t);
+    t->wall_end_ns = flow_now_ns();
+    t->cpu_end_ns = load_thread_cpu_ns();
     pin_note(t->cpus_seen, &t->cpus_seen_count, RESULT_MAX_CPUS, pin_current_cpu());
     for (uint32_t i = 0; i < t->n_flows; i++) {
         struct flow *f = &t->flows[i].flow;
@@ -503,6 +525,12 @@ static void load_gather(struct load_run *run, struct run_result *r, int *failure
         }
         if (t->last_done_ns > last_done)
             last_done = t->last_done_ns;
+        if (t->wall_start_ns != 0 && t->wall_end_ns > t->wall_start_ns) {
+            double share = (double)(t->cpu_end_ns - t->cpu_start_ns) /
+                           (double)(t->wall_end_ns - t->wall_start_ns);
+            if (share > r->client_thread_share)
+                r->client_thread_share = share;
+        }
     }
     /* Duration mode: at least the duration; replies that came during the drain stretch it. */
     uint64_t end = run->t_end != UINT64_MAX && run->t_end > last_done ? run->t_end : last_done;

@@ -57,6 +57,7 @@ void measure_setup(const struct measure_options *opt, struct run_result *r,
     hist_init(&r->latency);
     hist_init(&r->service);
     r->merged_from = 1;
+    r->client_thread_share = r->server_share = -1;
     /* A progress line is worth it only for a run longer than 2 s (a count run may be). */
     bool long_run = opt->cfg.count > 0 || opt->cfg.warmup_s + opt->cfg.duration_s > 2.0;
     fr->progress = long_run && (opt->progress || isatty(STDERR_FILENO));
@@ -96,6 +97,36 @@ static void measure_cpu_delta(const struct run_cpu *before, const struct run_cpu
     delta->known = before->known && after->known;
     delta->user_s = delta->known ? after->user_s - before->user_s : 0;
     delta->system_s = delta->known ? after->system_s - before->system_s : 0;
+}
+
+bool measure_client_bound(double client_thread_share, double server_share)
+{
+    return client_thread_share > MEASURE_BOUND_SHARE && server_share >= 0 &&
+           server_share < MEASURE_BOUND_SHARE;
+}
+
+static double measure_share(const struct run_cpu *cpu, double elapsed_s)
+{
+    return cpu->known && elapsed_s > 0 ? (cpu->user_s + cpu->system_s) / elapsed_s : -1;
+}
+
+/*
+ * The shares of a core, and the client-bound verdict with its warning. A
+ * single-threaded client (ping, load --threads 1) is its process; load
+ * with more threads has set the busiest thread's share already.
+ */
+static void measure_judge_cpu(struct run_result *r)
+{
+    if (r->client_thread_share < 0 && r->config.threads <= 1)
+        r->client_thread_share = measure_share(&r->client_cpu, r->elapsed_s);
+    r->server_share = r->server.known ? measure_share(&r->server.cpu, r->elapsed_s) : -1;
+    r->client_bound = measure_client_bound(r->client_thread_share, r->server_share);
+    if (r->client_bound)
+        fprintf(stderr,
+                "shout: client-bound: the busiest client thread used %.0f%% of a core while the "
+                "server used %.0f%%, so this measures the client, not the server (add --threads "
+                "or client CPUs)\n",
+                r->client_thread_share * 100, r->server_share * 100);
 }
 
 /* The exit status for what was counted, or failure if that ranks higher. */
@@ -141,6 +172,7 @@ int measure_end(const struct measure_options *opt, struct run_result *r, struct 
                     strerror(-rc));
     }
     r->env.shared_cpu = measure_shared_cpu(&r->env);
+    measure_judge_cpu(r);
     if (fr->progress_shown)
         fputc('\n', stderr);
     report_print_table(r, stdout);

@@ -58,6 +58,14 @@ int measure_end(const struct measure_options *opt, struct run_result *r, struct 
                 int failure, const char *why);
 
 /*
+ * Whether a run measured its own client rather than the server: its busiest
+ * thread used more than MEASURE_BOUND_SHARE of a core while the server used
+ * less (both known, as shares of one core). Pure.
+ */
+#define MEASURE_BOUND_SHARE 0.9
+bool measure_client_bound(double client_thread_share, double server_share);
+
+/*
  * Which failure the exit status reports when a run has several (higher
  * wins): a usage error, a wrong reply, an error frame, the network, a
  * timeout.

@@ -124,6 +124,12 @@ static void merge_add(struct run_result *into, const struct run_result *b)
     cpu->user_s = cpu->known ? cpu->user_s + b->client_cpu.user_s : 0;
     cpu->system_s = cpu->known ? cpu->system_s + b->client_cpu.system_s : 0;
     into->merged_from += b->merged_from;
+    /* Any run that measured its client taints the sum; the busiest thread and server stand. */
+    into->client_bound = into->client_bound || b->client_bound;
+    if (b->client_thread_share > into->client_thread_share)
+        into->client_thread_share = b->client_thread_share;
+    if (b->server_share > into->server_share)
+        into->server_share = b->server_share;
 }
 
 static bool merge_all_same_server(const struct run_result *runs, size_t n)

@@ -120,6 +120,24 @@ static void report_print_cpu_cost(const char *who, const struct run_cpu *cpu, ui
                 cpu->user_s, cpu->system_s, messages, messages_are);
 }
 
+/* "CPU/core      client thread 97%, server 45% (client-bound: ...)" */
+static void report_print_shares(const struct run_result *r, FILE *out)
+{
+    fprintf(out, "CPU/core      busiest client thread ");
+    if (r->client_thread_share >= 0)
+        fprintf(out, "%.0f%%", r->client_thread_share * 100);
+    else
+        fprintf(out, "n/a");
+    fprintf(out, ", server ");
+    if (r->server_share >= 0)
+        fprintf(out, "%.0f%%", r->server_share * 100);
+    else
+        fprintf(out, "n/a");
+    if (r->client_bound)
+        fprintf(out, " (client-bound: these figures are the client's limit, not the server's)");
+    fprintf(out, "\n");
+}
+
 static void report_print_cpu(const struct run_result *r, FILE *out)
 {
     fprintf(out, "CPU/message   ");
@@ -132,6 +150,7 @@ static void report_print_cpu(const struct run_result *r, FILE *out)
         report_print_cpu_cost("server", &r->server.cpu, report_server_messages(r),
                               "messages answered", out);
     fprintf(out, "\n");
+    report_print_shares(r, out);
     if (r->server.known && r->merged_from > 1)
         fprintf(out, "              (server counters from one run only: every run measured "
                      "the same server at the same time)\n");

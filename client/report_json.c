@@ -208,6 +208,12 @@ static json_t *json_server(const struct run_result *r, bool *ok)
     return o;
 }
 
+/* A share of one core, or null when not known. */
+static json_t *json_share(double share)
+{
+    return share >= 0 ? json_number(share) : json_null();
+}
+
 static json_t *json_results(const struct run_result *r, bool *ok)
 {
     json_t *o = json_object();
@@ -219,6 +225,9 @@ static json_t *json_results(const struct run_result *r, bool *ok)
     json_t *cpu = json_object();
     json_put(cpu, "client", json_client_cpu(r, ok), ok);
     json_put(cpu, "server", json_server(r, ok), ok);
+    json_put(cpu, "client_thread_share", json_share(r->client_thread_share), ok);
+    json_put(cpu, "server_share", json_share(r->server_share), ok);
+    json_put(cpu, "client_bound", json_boolean(r->client_bound), ok);
     json_put(o, "cpu", cpu, ok);
     return o;
 }

@@ -293,11 +293,36 @@ static const json_t *parse_nullable_object(struct parse *p, const json_t *obj, c
     return value;
 }
 
+/*
+ * The shares of a core and the client-bound verdict: optional, since
+ * results written before shout measured them have none (not known).
+ */
+static double parse_share(struct parse *p, const json_t *cpu, const char *key)
+{
+    const json_t *value = cpu ? json_object_get(cpu, key) : NULL;
+    if (!value || json_is_null(value))
+        return -1;
+    double share = parse_double(p, cpu, "results.cpu", key);
+    if (!parse_failed(p) && share < 0)
+        parse_fail(p, "results.cpu", key, "negative");
+    return share;
+}
+
+static void parse_shares(struct parse *p, const json_t *cpu, struct run_result *r)
+{
+    r->client_thread_share = parse_share(p, cpu, "client_thread_share");
+    r->server_share = parse_share(p, cpu, "server_share");
+    r->client_bound = cpu && json_object_get(cpu, "client_bound")
+                          ? parse_bool(p, cpu, "results.cpu", "client_bound")
+                          : false;
+}
+
 static void parse_cpu_section(struct parse *p, const json_t *results, struct run_result *r)
 {
     const json_t *cpu = parse_object(p, results, "results", "cpu");
     const json_t *client = parse_nullable_object(p, cpu, "results.cpu", "client");
     parse_cpu_time(p, client, "results.cpu.client", &r->client_cpu);
+    parse_shares(p, cpu, r);
 
     const char *w = "results.cpu.server";
     const json_t *server = parse_nullable_object(p, cpu, "results.cpu", "server");

@@ -96,6 +96,15 @@ struct run_result {
     struct run_cpu client_cpu;     /* getrusage of the client over the measured phase */
     struct server_counters server; /* deltas over the measured phase */
     uint32_t merged_from;          /* 1 for a run; N after shout merge of N files */
+    /*
+     * CPU as a share of one core over the measured phase (1.0: a whole
+     * core; negative: not known): the busiest client thread's, and the
+     * server's. client_bound: the client thread was the limit, not the
+     * server (measure_client_bound), so the throughput is the client's.
+     */
+    double client_thread_share;
+    double server_share;
+    bool client_bound;
 };
 
 #endif

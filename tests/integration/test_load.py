@@ -45,6 +45,18 @@ class LoadAgainstShoutd(AgainstShoutd):
                     self.assertEqual(result["results"]["latency"]["count"], count)
                     self.assertEqual(result["results"]["service"]["count"], count)
                     self.assertEqual(result["config"]["connections"], connections)
+                    self.assert_cpu_shares(result)
+
+    def assert_cpu_shares(self, result):
+        # One thread's CPU over the wall clock cannot pass one core (a few %
+        # for clock granularity); the server's is known from its stats port.
+        cpu = result["results"]["cpu"]
+        self.assertGreaterEqual(cpu["client_thread_share"], 0)
+        self.assertLessEqual(cpu["client_thread_share"], 1.05)
+        self.assertGreaterEqual(cpu["server_share"], 0)
+        self.assertIsInstance(cpu["client_bound"], bool)
+        self.assertEqual(cpu["client_bound"], cpu["client_thread_share"] > 0.9
+                         and cpu["server_share"] < 0.9)
 
     def send_calls(self, *args):
         """shout load under strace -c: its sends (send, sendto, sendmmsg, write)."""

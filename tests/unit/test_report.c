@@ -77,6 +77,9 @@ static void assert_same_result(const struct run_result *a, const struct run_resu
     assert_true(s->cpu.user_s == t->cpu.user_s);
     assert_true(s->cpu.system_s == t->cpu.system_s);
     assert_int_equal(a->merged_from, b->merged_from);
+    assert_true(a->client_thread_share == b->client_thread_share);
+    assert_true(a->server_share == b->server_share);
+    assert_int_equal(a->client_bound, b->client_bound);
 }
 
 /* ---- JSON ---- */
