@@ -505,11 +505,16 @@ static int flow_wait_poll(struct flow *f, uint64_t deadline, struct flow_one *on
     return 0;
 }
 
+void flow_set_busy_poll(struct flow *f, bool on)
+{
+    f->busy_poll = on;
+}
+
 int flow_roundtrip(struct flow *f, uint64_t timeout_ns, struct flow_sample *sample)
 {
     if (f->in_flight != 0 || timeout_ns == 0)
         return -EINVAL;
-    int rc = flow_block_reads(f, timeout_ns);
+    int rc = f->busy_poll ? 0 : flow_block_reads(f, timeout_ns);
     if (rc < 0)
         return rc;
     uint64_t deadline = flow_now_ns() + timeout_ns;
@@ -536,8 +541,9 @@ int flow_roundtrip(struct flow *f, uint64_t timeout_ns, struct flow_sample *samp
             return -ETIMEDOUT;
         }
         /* A request the socket has not taken whole yet needs poll to write the rest. */
+        /* Spinning: a non-blocking read, again and again until the reply or the deadline. */
         rc = flow_wants_write(f) ? flow_wait_poll(f, deadline, &one)
-                                 : flow_receive_some(f, flow_take_one, &one, true);
+                                 : flow_receive_some(f, flow_take_one, &one, !f->busy_poll);
         if (rc < 0)
             return rc;
     }

@@ -128,6 +128,7 @@ struct flow {
     struct run_counts counts;
     uint64_t late; /* UDP: replies to requests already counted lost, or beyond the history */
     uint64_t read_timeout_ns; /* 0, or flow_roundtrip made reads block this long at most */
+    bool busy_poll;           /* flow_roundtrip spins on non-blocking reads instead */
     /* What follows is flow.c's own; read it through the functions below. */
     struct flow_slot *slots;
     uint32_t slot_mask;   /* slots - 1, a power of two */
@@ -237,6 +238,13 @@ uint32_t flow_abandon(struct flow *f);
  * passes MSG_DONTWAIT, so the flow can still go into an event loop.
  */
 int flow_roundtrip(struct flow *f, uint64_t timeout_ns, struct flow_sample *sample);
+
+/*
+ * flow_roundtrip waits by spinning (true): non-blocking reads in a loop
+ * until the reply or the timeout, never a sleep, so no wake-up is paid.
+ * It keeps a CPU at 100% meanwhile.
+ */
+void flow_set_busy_poll(struct flow *f, bool on);
 
 int flow_fd(const struct flow *f);
 uint32_t flow_in_flight(const struct flow *f);

@@ -138,6 +138,13 @@ static const char shout_help[] =
     "                  figures)\n"
     "  --no-server-stats  do not ask the server's stats port\n"
     "ping only:\n"
+    "  --busy-poll    wait for each reply by polling the socket without sleeping\n"
+    "                 (non-blocking receive in a loop): no wake-up to pay, which\n"
+    "                 across CPUs is most of a round trip, for a CPU at 100%.\n"
+    "                 Pin the client (--cpu) to a CPU other than shoutd's: two\n"
+    "                 spinning ends on one CPU livelock, so pinned to the CPU the\n"
+    "                 stats port says shoutd is pinned to, it exits 2. Pair it\n"
+    "                 with shoutd --busy-poll USEC.\n"
     "  --sockperf      speak sockperf's format (14-byte header) to a `sockperf server`\n"
     "                  or shoutd's sockperf port; --size is then the whole message\n"
     "                  like sockperf's --msg-size (at least 14). The server may echo\n"
@@ -325,6 +332,7 @@ enum shout_measure_option {
     SHOUT_OPT_STATS_PORT,
     SHOUT_OPT_NO_STATS,
     SHOUT_OPT_SOCKPERF,
+    SHOUT_OPT_BUSY_POLL,
     SHOUT_OPT_CONNECTIONS,
     SHOUT_OPT_THREADS,
     SHOUT_OPT_PIPELINE,
@@ -381,6 +389,9 @@ static int shout_measure_option(int c, bool is_load, struct measure_options *opt
         return -1;
     case SHOUT_OPT_SOCKPERF:
         cfg->sockperf = true;
+        return -1;
+    case SHOUT_OPT_BUSY_POLL:
+        cfg->busy_poll = true;
         return -1;
     case SHOUT_OPT_CONNECTIONS:
     case SHOUT_OPT_THREADS:
@@ -454,6 +465,7 @@ static int shout_measure(int argc, char **argv, bool is_load)
         {"stats-port", required_argument, NULL, SHOUT_OPT_STATS_PORT},
         {"no-server-stats", no_argument, NULL, SHOUT_OPT_NO_STATS},
         {"sockperf", no_argument, NULL, SHOUT_OPT_SOCKPERF},
+        {"busy-poll", no_argument, NULL, SHOUT_OPT_BUSY_POLL},
         {"connections", required_argument, NULL, SHOUT_OPT_CONNECTIONS},
         {"threads", required_argument, NULL, SHOUT_OPT_THREADS},
         {"pipeline", required_argument, NULL, SHOUT_OPT_PIPELINE},
@@ -520,7 +532,8 @@ static int shout_measure(int argc, char **argv, bool is_load)
         default: {
             bool load_only = c == SHOUT_OPT_CONNECTIONS || c == SHOUT_OPT_THREADS ||
                              c == SHOUT_OPT_PIPELINE || c == SHOUT_OPT_RATE;
-            if ((load_only && !is_load) || (c == SHOUT_OPT_SOCKPERF && is_load))
+            bool ping_only = c == SHOUT_OPT_SOCKPERF || c == SHOUT_OPT_BUSY_POLL;
+            if ((load_only && !is_load) || (ping_only && is_load))
                 return shout_usage_error("option '--%s' is not one of %s's",
                                          longopts[longindex].name, argv[0]);
             duration_given |= c == SHOUT_OPT_DURATION;

@@ -189,6 +189,9 @@ static void report_print_placement(const struct run_result *r, FILE *out)
             e->shared_cpu < 0 ? "unknown"
             : e->shared_cpu   ? "yes"
                               : "no");
+    if (r->config.busy_poll)
+        fprintf(out, "waiting       spinning (--busy-poll): the client polled for every reply, "
+                     "it never slept\n");
 }
 
 void report_print_table(const struct run_result *r, FILE *out)

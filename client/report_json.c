@@ -88,6 +88,7 @@ static json_t *json_config(const struct run_config *c, bool *ok)
     json_put(o, "stats_port", json_integer(c->stats_port), ok);
     /* What "sent" means in service times: requests are written in batches (flow.h). */
     json_put(o, "send_stamp", json_string("write_start"), ok);
+    json_put(o, "busy_poll", json_boolean(c->busy_poll), ok);
     return o;
 }
 

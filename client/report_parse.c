@@ -190,6 +190,8 @@ static void parse_config(struct parse *p, const json_t *root, struct run_config 
     c->timeout_s = parse_double(p, o, w, "timeout_s");
     parse_cpu_list(p, o, w, "client_cpus", c->client_cpus, &c->client_cpu_count);
     c->stats_port = (uint16_t)parse_uint(p, o, w, "stats_port", UINT16_MAX);
+    /* Results written before --busy-poll existed have none: they did not spin. */
+    c->busy_poll = o && json_object_get(o, "busy_poll") ? parse_bool(p, o, w, "busy_poll") : false;
 }
 
 static void parse_env(struct parse *p, const json_t *root, struct run_env *e)

@@ -36,6 +36,7 @@ struct run_config {
     int client_cpus[RESULT_MAX_CPUS]; /* --cpu as given; empty = not pinned */
     uint32_t client_cpu_count;
     uint16_t stats_port; /* the server's stats port; 0 = not asked */
+    bool busy_poll;      /* ping --busy-poll: replies were waited for by spinning */
 };
 
 struct run_env {

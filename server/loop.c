@@ -20,6 +20,8 @@ int loop_init(struct loop *loop)
     loop->stop = false;
     loop->now_ms = loop_now_ms();
     loop->alarm_ms = 0;
+    loop->busy_poll_ns = 0;
+    loop->spins = 0;
     loop->batch = NULL;
     loop->batch_next = loop->batch_len = 0;
     struct timespec tick = {.tv_nsec = 4000000}; /* HZ=250, should the kernel not say */
@@ -98,10 +100,37 @@ void loop_del(struct loop *loop, struct loop_source *source)
             loop->batch[i].data.ptr = NULL;
 }
 
+/* The precise clock, for the spin's deadline (microseconds matter there). */
+static uint64_t loop_precise_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/*
+ * Poll without sleeping until something is ready or busy_poll_ns has
+ * passed, then sleep as usual. Every source is polled each time, so a
+ * spinning loop serves all its clients as a sleeping one does.
+ */
+static int loop_wait(struct loop *loop, struct epoll_event *events)
+{
+    if (loop->busy_poll_ns != 0) {
+        uint64_t until = loop_precise_ns() + loop->busy_poll_ns;
+        do {
+            int ready = epoll_wait(loop->epoll_fd, events, LOOP_BATCH, 0);
+            if (ready != 0)
+                return ready;
+            loop->spins++;
+        } while (loop_precise_ns() < until);
+    }
+    return epoll_wait(loop->epoll_fd, events, LOOP_BATCH, -1);
+}
+
 int loop_run_once(struct loop *loop)
 {
     struct epoll_event events[LOOP_BATCH];
-    int ready = epoll_wait(loop->epoll_fd, events, LOOP_BATCH, -1);
+    int ready = loop_wait(loop, events);
     loop->wakeups++;
     loop->now_ms = loop_now_ms();
     if (ready < 0)

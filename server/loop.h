@@ -42,7 +42,9 @@ struct loop {
      */
     struct loop_source alarm;
     uint64_t alarm_ms;
-    uint64_t tick_ms; /* how far the coarse clock may lag the alarm's precise one */
+    uint64_t tick_ms;      /* how far the coarse clock may lag the alarm's precise one */
+    uint64_t busy_poll_ns; /* after a batch, poll (timeout 0) this long before sleeping; 0: sleep */
+    uint64_t spins;        /* zero-timeout polls that found nothing (busy polling) */
     /*
      * The batch loop_run_once is calling back, so that loop_del can clear a
      * deleted source's entries from it: events[next..len) are still to come.
@@ -79,8 +81,11 @@ int loop_wake_by(struct loop *loop, uint64_t when_ms);
 
 /*
  * Wait until a source is ready or the alarm fires, and call back every
- * ready source that no earlier callback of the batch deleted. Returns 0,
- * or a negative errno for a failure other than EINTR.
+ * ready source that no earlier callback of the batch deleted. With
+ * busy_poll_ns set, the wait first polls without sleeping for that long:
+ * every source is still served in turn, only the sleep (and the wake-up it
+ * costs) is saved. Returns 0, or a negative errno for a failure other than
+ * EINTR.
  */
 int loop_run_once(struct loop *loop);
 

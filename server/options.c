@@ -80,6 +80,12 @@ static const char usage_text[] =
     "                     byte has moved for S seconds (default 60; 0: off)\n"
     "  --write-timeout S  reset a TCP connection whose queued replies the client\n"
     "                     has taken none of for S seconds (default 10; 0: off)\n"
+    "  --busy-poll USEC   after each batch of events, keep asking epoll for more\n"
+    "                     (a zero timeout) for USEC microseconds before sleeping:\n"
+    "                     no wake-up to pay when the next request comes within it,\n"
+    "                     at the price of a CPU spinning meanwhile (default 0:\n"
+    "                     sleep at once; at most 1000000). Give shoutd a CPU of\n"
+    "                     its own (--cpu) when it spins\n"
     "  --backlog N        listen backlog of the TCP ports, the stats port's too\n"
     "                     (default 511; the kernel caps it at net.core.somaxconn)\n"
     "  --user NAME        once every socket is bound, drop root privileges to\n"
@@ -226,6 +232,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         OPT_IDLE_TIMEOUT,
         OPT_WRITE_TIMEOUT,
         OPT_BACKLOG,
+        OPT_BUSY_POLL,
         OPT_USER,
         OPT_NO_SANDBOX,
         OPT_HELP,
@@ -255,6 +262,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
         {"backlog", required_argument, NULL, OPT_BACKLOG},
+        {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
         {"user", required_argument, NULL, OPT_USER},
         {"no-sandbox", no_argument, NULL, OPT_NO_SANDBOX},
         {"help", no_argument, NULL, OPT_HELP},
@@ -405,6 +413,12 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
             if (options_parse_count(optarg, OPTIONS_MAX_BACKLOG, &value) != 0 || value == 0)
                 return options_usage_error("--backlog needs a count from 1 to 65535", optarg);
             opts->backlog = (int)value;
+            break;
+        case OPT_BUSY_POLL:
+            if (options_parse_count(optarg, OPTIONS_MAX_BUSY_POLL_US, &value) != 0)
+                return options_usage_error("--busy-poll needs microseconds from 0 to 1000000",
+                                           optarg);
+            opts->busy_poll_us = (uint32_t)value;
             break;
         case OPT_USER:
             if (optarg[0] == '\0' || strlen(optarg) >= sizeof opts->user)

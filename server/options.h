@@ -38,6 +38,8 @@
 /* Redis and nginx: the kernel caps it further at net.core.somaxconn. */
 #define OPTIONS_DEFAULT_BACKLOG 511
 #define OPTIONS_MAX_BACKLOG     65535
+/* A second of spinning: beyond that, sleeping costs nothing worth saving. */
+#define OPTIONS_MAX_BUSY_POLL_US 1000000
 /* Queued replies per connection: past 1 GiB one slow reader could take the host. */
 #define OPTIONS_MAX_MAX_OUTPUT (1024 * 1024 * 1024)
 /* Bytes buffered by every connection together: 1 TiB is past any machine shoutd runs on. */
@@ -84,9 +86,10 @@ struct options {
     uint64_t max_buffered;
     uint64_t max_buffered_per_ip;
     bool max_buffered_per_ip_given;
-    int backlog;   /* listen(2)'s backlog for the TCP listeners */
-    char user[64]; /* --user: drop to this user after binding; empty: stay */
-    bool sandbox;  /* apply the seccomp allow-list after start-up (--no-sandbox: off) */
+    int backlog;           /* listen(2)'s backlog for the TCP listeners */
+    uint32_t busy_poll_us; /* spin on epoll this long before sleeping; 0: sleep at once */
+    char user[64];         /* --user: drop to this user after binding; empty: stay */
+    bool sandbox;          /* apply the seccomp allow-list after start-up (--no-sandbox: off) */
 };
 
 enum options_result {

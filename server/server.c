@@ -453,6 +453,7 @@ int server_start(struct server *server)
     server_log_budget(server);
 
     err = loop_init(&server->loop);
+    server->loop.busy_poll_ns = (uint64_t)server->opts.busy_poll_us * 1000;
     if (err == 0)
         err = server_watch_signals(server);
     if (err != 0) {

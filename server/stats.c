@@ -125,9 +125,11 @@ size_t stats_format(const struct server *server, const struct stats_process *pro
     stats_put(&json,
               "{\"shoutd\":\"%s\",\"pid\":%ld,\"uptime_s\":%.6f,\"cpu\":%d,\"pinned_cpu\":%d,"
               "\"rusage\":{\"user_s\":%.6f,\"system_s\":%.6f},\"loop_wakeups\":%" PRIu64
-              ",\"malloc_trims\":%" PRIu64 ",",
+              ",\"malloc_trims\":%" PRIu64 ",\"busy_poll_us\":%" PRIu32 ",\"loop_spins\":%" PRIu64
+              ",",
               SHOUT_VERSION, process->pid, process->uptime_s, process->cpu, process->pinned_cpu,
-              process->user_s, process->system_s, server->loop.wakeups, server->stats.malloc_trims);
+              process->user_s, process->system_s, server->loop.wakeups, server->stats.malloc_trims,
+              server->opts.busy_poll_us, server->loop.spins);
     stats_put_tcp(&json, server);
     stats_put_udp(&json, server);
     stats_put(&json,

@@ -204,6 +204,26 @@ class PingAgainstShoutd(AgainstShoutd):
                 self.assertEqual(counts["bytes_sent"], 300 * per)
                 self.assertEqual(counts["bytes_received"], 300 * per)
 
+    def test_busy_poll_spins_for_every_reply_and_says_so(self):
+        for mode in MODES:
+            with self.subTest(mode=mode_name(mode)):
+                proc, result = run_measure(self, "ping", self.server.port, "--count", "300",
+                                           "--warmup", "0", "--busy-poll", "--stats-port",
+                                           str(self.stats_port), *mode)
+                counts = result["results"]["counts"]
+                self.assertEqual((counts["sent"], counts["received"]), (300, 300))
+                self.assertEqual(counts["mismatches"], 0)
+                self.assertIs(result["config"]["busy_poll"], True)
+                self.assertIn(b"spinning (--busy-poll)", proc.stdout)
+        _, result = run_measure(self, "ping", self.server.port, "--count", "10", "--warmup", "0",
+                                "--stats-port", str(self.stats_port))
+        self.assertIs(result["config"]["busy_poll"], False)
+
+    def test_busy_poll_is_a_ping_option(self):
+        proc = run_shout("load", "--port", str(self.server.port), "--busy-poll")
+        self.assertEqual(proc.returncode, EXIT_USAGE)
+        self.assertIn(b"--busy-poll", proc.stderr)
+
     def test_server_counters_cover_the_measured_requests(self):
         _, result = run_measure(self, "ping", self.server.port, "--count", "200",
                                 "--warmup", "0", "--stats-port", str(self.stats_port),
@@ -353,6 +373,30 @@ class PingSockperfFormat(unittest.TestCase):
     def test_sockperf_message_below_its_header_is_a_usage_error(self):
         proc = run_shout("ping", "--sockperf", "--size", "13", "--count", "1")
         self.assertEqual(proc.returncode, EXIT_USAGE)
+
+
+
+class BusyPollOnShoutdsCpuTest(unittest.TestCase):
+    """Two spinning ends on one CPU livelock: --busy-poll pinned to the CPU the
+    stats port says shoutd is pinned to exits 2, before anything is sent."""
+
+    def test_refused_on_shoutds_own_cpu_and_allowed_elsewhere(self):
+        if not SHOUTD:
+            self.skipTest("SHOUTD is not set")
+        cpus = sorted(os.sched_getaffinity(0))
+        stats_port = free_port(socket.SOCK_STREAM)
+        server = Server("--stats-port", str(stats_port), "--cpu", str(cpus[0]))
+        self.addCleanup(server.close)
+        args = ("--port", str(server.port), "--stats-port", str(stats_port), "--count", "20",
+                "--warmup", "0", "--busy-poll")
+        proc = run_shout("ping", *args, "--cpu", str(cpus[0]))
+        self.assertEqual(proc.returncode, EXIT_USAGE, proc.stderr)
+        self.assertIn(b"livelock", proc.stderr)
+        self.assertEqual(proc.stdout, b"", "nothing may be measured")
+        if len(cpus) > 1:
+            proc = run_shout("ping", *args, "--cpu", str(cpus[1]))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(server.stop(), 0, server.stderr_text())
 
 
 if __name__ == "__main__":

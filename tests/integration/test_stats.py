@@ -13,7 +13,7 @@ from shoutlib import (ERR_BAD_VERSION, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, 
                       udp_socket)
 
 TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wakeups",
-            "malloc_trims", "tcp",
+            "malloc_trims", "busy_poll_us", "loop_spins", "tcp",
             "udp", "sockperf", "shutdown", "errors"]
 SECTION_KEYS = {
     "rusage": ["user_s", "system_s"],
@@ -311,6 +311,45 @@ class CpuTest(unittest.TestCase):
                 result = run_program(SHOUTD, "--cpu", value)
                 self.assertEqual(result.returncode, 2)
                 self.assertIn(b"--cpu", result.stderr)
+
+
+class BusyPollTest(unittest.TestCase):
+    """--busy-poll USEC: the loop polls without sleeping after each batch, serves
+    every client as before, and the stats say so (busy_poll_us, loop_spins)."""
+
+    def serve_and_read_stats(self, *args):
+        server = PortsServer(*args)
+        self.addCleanup(server.close)
+        fetch_stats(server.stats_port)
+        with connect(server.port) as sock:
+            for i in range(20):
+                sock.sendall(encode_frame(b"spin %d" % i, i))
+                header, payload = recv_frame(sock)
+                self.assertEqual((header.type, header.id, payload),
+                                 (TYPE_REPLY, i, b"SPIN %d" % i))
+        time.sleep(0.05)  # past the spin: shoutd sleeps again
+        stats = fetch_stats(server.stats_port)
+        self.assertEqual(server.stop(), 0, server.stderr_text())
+        return stats
+
+    def test_a_spinning_loop_serves_and_counts_its_spins(self):
+        stats = self.serve_and_read_stats("--busy-poll", "2000")
+        self.assertEqual(stats["busy_poll_us"], 2000)
+        self.assertGreater(stats["loop_spins"], 0)
+        self.assertEqual(stats["tcp"]["requests"], 20)
+
+    def test_by_default_the_loop_never_spins(self):
+        stats = self.serve_and_read_stats()
+        self.assertEqual(stats["busy_poll_us"], 0)
+        self.assertEqual(stats["loop_spins"], 0)
+        self.assertEqual(stats["tcp"]["requests"], 20)
+
+    def test_a_spin_that_is_not_microseconds_up_to_a_second_exits_2(self):
+        for value in ("x", "-1", "1000001", "1.5"):
+            with self.subTest(value=value):
+                result = run_program(SHOUTD, "--busy-poll", value)
+                self.assertEqual(result.returncode, 2)
+                self.assertIn(b"--busy-poll", result.stderr)
 
 
 if __name__ == "__main__":
