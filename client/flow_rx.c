@@ -354,8 +354,14 @@ static int flow_receive_failed(struct flow *f, int err)
 static int flow_udp_receive(struct flow *f, flow_sample_fn on_sample, void *ctx, bool wait)
 {
     int completed = 0;
+    /*
+     * No more replies than the window can be due at once (a duplicate is
+     * read by the next call): a ping (window 1) that spins on this does not
+     * set up 64 messages per try.
+     */
+    unsigned vlen = f->cfg.window < FLOW_UDP_BATCH ? f->cfg.window : FLOW_UDP_BATCH;
     for (int batch = 0; batch < FLOW_RX_BATCH; batch++) {
-        for (unsigned i = 0; i < FLOW_UDP_BATCH; i++) {
+        for (unsigned i = 0; i < vlen; i++) {
             f->udp_iovs[i] =
                 (struct iovec){.iov_base = f->rx + i * f->rx_cap, .iov_len = f->rx_cap};
             f->udp_msgs[i] =
@@ -364,7 +370,7 @@ static int flow_udp_receive(struct flow *f, flow_sample_fn on_sample, void *ctx,
         int flags = MSG_TRUNC | (wait && batch == 0 ? MSG_WAITFORONE : MSG_DONTWAIT);
         int got;
         do
-            got = recvmmsg(f->fd, f->udp_msgs, FLOW_UDP_BATCH, flags, NULL);
+            got = recvmmsg(f->fd, f->udp_msgs, vlen, flags, NULL);
         while (got < 0 && errno == EINTR);
         if (got < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -376,7 +382,7 @@ static int flow_udp_receive(struct flow *f, flow_sample_fn on_sample, void *ctx,
             completed += flow_udp_take(f, f->rx + (size_t)i * f->rx_cap, f->udp_msgs[i].msg_len,
                                        now_ns, on_sample, ctx);
         /* Fewer than asked for: the socket is empty, and one more call would only say so. */
-        if (f->in_flight == 0 || got < FLOW_UDP_BATCH)
+        if (f->in_flight == 0 || (unsigned)got < vlen)
             break;
     }
     return completed;
