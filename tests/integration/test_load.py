@@ -102,6 +102,19 @@ class LoadAgainstShoutd(AgainstShoutd):
                 self.assertGreater(sends, 0, calls)
                 self.assertLessEqual(sends, count // 8, calls)
 
+    def test_a_deep_tcp_pipeline_of_4096_is_exact(self):
+        # 4096 in flight on each connection: the send buffer and the reply
+        # reads are sized once for it, and every reply is still checked in order.
+        for mode in ((), ("--framed",)):
+            with self.subTest(mode=mode_name(mode)):
+                _, result = self.load("--count", "40000", "--warmup", "0",
+                                      "--connections", "2", "--pipeline", "4096", *mode)
+                counts = result["results"]["counts"]
+                self.assertEqual((counts["sent"], counts["received"]), (40000, 40000))
+                for key in ("mismatches", "lost", "error_frames"):
+                    self.assertEqual(counts[key], 0, key)
+                self.assertEqual(result["config"]["pipeline"], 4096)
+
     def test_paced_run_sends_on_schedule_and_stops_by_itself(self):
         # 1000/s for 1 s over 4 connections: 1000 requests are due in the phase.
         _, result = self.load("--rate", "1000", "--duration", "1", "--warmup", "0.2",
