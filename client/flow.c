@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,31 +350,102 @@ static int flow_flush_stream(struct flow *f)
  * UDP: the queued datagrams (all of them unsent, from tx's start) in one
  * sendmmsg; those the kernel did not take move to the front and wait.
  */
-static int flow_flush_datagrams(struct flow *f)
+/*
+ * The kernel's limits on one UDP_SEGMENT send: UDP_MAX_SEGMENTS segments,
+ * and one IP datagram's worth of payload in all.
+ */
+#define FLOW_GSO_MAX_SEGMENTS 64
+#define FLOW_GSO_MAX_BYTES    65000
+
+/*
+ * Several equal datagrams in one sendmsg with UDP generic segmentation
+ * offload: the stack carries them as one packet as far as it can and cuts
+ * it into datagrams of len bytes at the end, so each costs a fraction of a
+ * send of its own; the peer still receives count separate datagrams.
+ * Returns how many were sent, or -1 with errno (EIO and the like when the
+ * kernel or the route cannot segment).
+ */
+static int flow_send_segmented(struct flow *f, size_t len, unsigned count)
 {
-    size_t len = flow_request_len(&f->cfg);
-    unsigned count = (unsigned)(f->tx_len / len);
+    union {
+        char bytes[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = {.iov_base = f->tx, .iov_len = len * count};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.bytes,
+                         .msg_controllen = sizeof control.bytes};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t segment = (uint16_t)len;
+    memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+    ssize_t n;
+    do
+        n = sendmsg(f->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : (int)count;
+}
+
+/* One datagram per message, in one sendmmsg: where segmentation cannot be had. */
+static int flow_send_each(struct flow *f, size_t len, unsigned count)
+{
     for (unsigned i = 0; i < count; i++) {
         f->udp_iovs[i] = (struct iovec){.iov_base = f->tx + (size_t)i * len, .iov_len = len};
         f->udp_msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &f->udp_iovs[i], .msg_iovlen = 1}};
     }
-    uint64_t sent_ns = flow_now_ns();
     int sent;
     do
         sent = sendmmsg(f->fd, f->udp_msgs, count, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (sent < 0 && errno == EINTR);
-    if (sent < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-            return -EAGAIN;
-        snprintf(f->why, sizeof f->why, "send: %s", strerror(errno));
-        return -errno;
+    return sent;
+}
+
+/* The next datagrams of tx out, segmented where the kernel can: how many went, or -1 and errno. */
+static int flow_send_datagrams(struct flow *f, size_t len, unsigned count)
+{
+    unsigned segments = count < FLOW_GSO_MAX_SEGMENTS ? count : FLOW_GSO_MAX_SEGMENTS;
+    if (segments > FLOW_GSO_MAX_BYTES / len)
+        segments = (unsigned)(FLOW_GSO_MAX_BYTES / len);
+    if (f->udp_no_gso || segments <= 1)
+        return flow_send_each(f, len, count);
+    int sent = flow_send_segmented(f, len, segments);
+    /* Anything but a full socket buffer or the peer's refusal: this kernel or route cannot. */
+    if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS &&
+        errno != ECONNREFUSED) {
+        f->udp_no_gso = true;
+        return flow_send_each(f, len, count);
     }
-    f->tx_off = (size_t)sent * len;
-    flow_stamp_sent(f, sent_ns);
-    memmove(f->tx, f->tx + f->tx_off, f->tx_len - f->tx_off);
-    f->tx_len -= f->tx_off;
-    f->tx_unstamped_off = f->tx_off = 0;
-    return f->tx_len == 0 ? 0 : -EAGAIN;
+    return sent;
+}
+
+/*
+ * UDP: the queued datagrams (all of them unsent, from tx's start), as few
+ * sends as the kernel allows; those it did not take move to the front and
+ * wait for the next flush.
+ */
+static int flow_flush_datagrams(struct flow *f)
+{
+    size_t len = flow_request_len(&f->cfg);
+    while (f->tx_len > 0) {
+        uint64_t sent_ns = flow_now_ns();
+        int sent = flow_send_datagrams(f, len, (unsigned)(f->tx_len / len));
+        if (sent < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+                return -EAGAIN;
+            snprintf(f->why, sizeof f->why, "send: %s", strerror(errno));
+            return -errno;
+        }
+        f->tx_off = (size_t)sent * len;
+        flow_stamp_sent(f, sent_ns);
+        memmove(f->tx, f->tx + f->tx_off, f->tx_len - f->tx_off);
+        f->tx_len -= f->tx_off;
+        f->tx_unstamped_off = f->tx_off = 0;
+    }
+    return 0;
 }
 
 int flow_flush(struct flow *f)

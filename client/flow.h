@@ -129,6 +129,7 @@ struct flow {
     uint64_t late; /* UDP: replies to requests already counted lost, or beyond the history */
     uint64_t read_timeout_ns; /* 0, or flow_roundtrip made reads block this long at most */
     bool busy_poll;           /* flow_roundtrip spins on non-blocking reads instead */
+    bool udp_no_gso;          /* the kernel refused UDP_SEGMENT once: sendmmsg from then on */
     /* What follows is flow.c's own; read it through the functions below. */
     struct flow_slot *slots;
     uint32_t slot_mask;   /* slots - 1, a power of two */
