@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -129,6 +130,134 @@ static size_t dgram_answer_sockperf(struct server *server, uint8_t *dgram, size_
     return 0;
 }
 
+/*
+ * Replies go out with UDP generic segmentation offload where they can: a
+ * run of replies to one peer, all of one length, is one message whose
+ * payload the kernel cuts into datagrams of that length at the end of the
+ * stack, so the run costs about one datagram's way through it. The peer
+ * receives them as separate datagrams, as before. The limits are the
+ * kernel's (UDP_MAX_SEGMENTS; one IP datagram in all), and a length that
+ * fits any path's MTU (IPv6's minimum of 1280 less the headers): a larger
+ * segment than the route's MTU is refused, and would be refused for every
+ * reply of the run.
+ */
+#define DGRAM_GSO_MAX_SEGMENTS 64
+#define DGRAM_GSO_MAX_BYTES    65000
+#define DGRAM_GSO_MAX_SEGMENT  1200
+
+/* One message to send: replies[first .. first + count), count > 1 segmented. */
+struct dgram_run {
+    int first;
+    int count;
+    size_t bytes;
+};
+
+static bool dgram_same_peer(const struct msghdr *a, const struct msghdr *b)
+{
+    return a->msg_namelen == b->msg_namelen &&
+           memcmp(a->msg_name, b->msg_name, a->msg_namelen) == 0;
+}
+
+/* Split replies[0..count) into runs that one segmented send can carry; returns how many. */
+static int dgram_plan_runs(const struct mmsghdr *replies, int count, struct dgram_run *runs)
+{
+    int n = 0;
+    for (int i = 0; i < count; i++) {
+        const struct msghdr *h = &replies[i].msg_hdr;
+        size_t len = h->msg_iov[0].iov_len;
+        struct dgram_run *run = n > 0 ? &runs[n - 1] : NULL;
+        const struct msghdr *head = run ? &replies[run->first].msg_hdr : NULL;
+        bool joins = run != NULL && len <= DGRAM_GSO_MAX_SEGMENT &&
+                     head->msg_iov[0].iov_len == len && run->count < DGRAM_GSO_MAX_SEGMENTS &&
+                     run->bytes + len <= DGRAM_GSO_MAX_BYTES && dgram_same_peer(head, h);
+        if (joins) {
+            run->count++;
+            run->bytes += len;
+        } else {
+            runs[n++] = (struct dgram_run){.first = i, .count = 1, .bytes = len};
+        }
+    }
+    return n;
+}
+
+/* Each reply of a run in a message of its own: where the kernel would not segment it. */
+static void dgram_send_singly(struct server *server, int fd, const struct mmsghdr *replies,
+                              const struct dgram_run *run)
+{
+    for (int i = run->first; i < run->first + run->count; i++) {
+        struct msghdr one = replies[i].msg_hdr;
+        one.msg_control = NULL;
+        one.msg_controllen = 0;
+        ssize_t n;
+        do
+            n = sendmsg(fd, &one, MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            server->stats.udp_send_failed++;
+        } else {
+            server->stats.udp_replies++;
+            server->stats.udp_bytes_out += (uint64_t)n;
+        }
+    }
+}
+
+/*
+ * Send every reply, in runs (dgram_plan_runs), with one sendmmsg while the
+ * socket takes them. A run the kernel refuses to segment goes out reply by
+ * reply; one that fails for any other reason (a full socket buffer, an
+ * unreachable peer) is lost, as UDP may, and counted.
+ */
+static void dgram_send_replies(struct server *server, int fd, struct mmsghdr *replies, int count)
+{
+    struct dgram_run runs[DGRAM_BATCH];
+    struct mmsghdr out[DGRAM_BATCH];
+    struct iovec gathered[DGRAM_BATCH];
+    union {
+        char bytes[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } controls[DGRAM_BATCH];
+    int n_runs = dgram_plan_runs(replies, count, runs);
+    for (int r = 0; r < n_runs; r++) {
+        const struct dgram_run *run = &runs[r];
+        for (int i = 0; i < run->count; i++)
+            gathered[run->first + i] = replies[run->first + i].msg_hdr.msg_iov[0];
+        out[r] = (struct mmsghdr){.msg_hdr = replies[run->first].msg_hdr};
+        out[r].msg_hdr.msg_iov = &gathered[run->first];
+        out[r].msg_hdr.msg_iovlen = (size_t)run->count;
+        if (run->count == 1)
+            continue;
+        memset(&controls[r], 0, sizeof controls[r]);
+        out[r].msg_hdr.msg_control = controls[r].bytes;
+        out[r].msg_hdr.msg_controllen = sizeof controls[r].bytes;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&out[r].msg_hdr);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t segment = (uint16_t)replies[run->first].msg_hdr.msg_iov[0].iov_len;
+        memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+    }
+    int done = 0;
+    while (done < n_runs) {
+        int sent = sendmmsg(fd, out + done, (unsigned)(n_runs - done), MSG_DONTWAIT);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent < 0) {
+            const struct dgram_run *run = &runs[done];
+            if (run->count > 1 && (errno == EINVAL || errno == EIO || errno == EOPNOTSUPP))
+                dgram_send_singly(server, fd, replies, run);
+            else
+                server->stats.udp_send_failed += (uint64_t)run->count;
+            done++;
+            continue;
+        }
+        for (int r = done; r < done + sent; r++) {
+            server->stats.udp_replies += (uint64_t)runs[r].count;
+            server->stats.udp_bytes_out += out[r].msg_len;
+        }
+        done += sent;
+    }
+}
+
 /* Answer one batch; returns how many datagrams were read (0 when drained). */
 static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
 {
@@ -171,25 +300,7 @@ static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
         replies[reply_count - 1].msg_hdr.msg_flags = 0;
     }
 
-    int sent_total = 0;
-    int failed = 0;
-    while (sent_total < reply_count) {
-        int sent =
-            sendmmsg(fd, replies + sent_total, (unsigned)(reply_count - sent_total), MSG_DONTWAIT);
-        if (sent < 0) {
-            if (errno == EINTR)
-                continue;
-            /* A full socket buffer or an unreachable peer: UDP is allowed to lose it. */
-            failed++;
-            sent_total++;
-            continue;
-        }
-        for (int j = sent_total; j < sent_total + sent; j++)
-            server->stats.udp_bytes_out += replies[j].msg_len;
-        sent_total += sent;
-    }
-    server->stats.udp_send_failed += (uint64_t)failed;
-    server->stats.udp_replies += (uint64_t)(reply_count - failed);
+    dgram_send_replies(server, fd, replies, reply_count);
     return got;
 }
 
