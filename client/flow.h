@@ -51,7 +51,8 @@
  * batch share it); a request the kernel had no room for keeps waiting in
  * the buffer and is stamped by the flush that gets its first byte out.
  * flow_send is flow_queue then flow_flush. Over UDP likewise up to
- * FLOW_UDP_BATCH datagrams wait in the buffer and go in one sendmmsg, and
+ * FLOW_UDP_BATCH datagrams wait in the buffer and go in one sendmsg that
+ * the kernel cuts into datagrams (UDP_SEGMENT; sendmmsg where it will not), and
  * replies are read up to FLOW_UDP_BATCH at a time with recvmmsg (those of
  * one read share its done time). Over UDP a request whose
  * sequence is FLOW_UDP_HISTORY(window) or more past the oldest unanswered
@@ -196,7 +197,7 @@ int flow_send(struct flow *f, uint64_t intended_ns);
 
 /*
  * Write what is queued: over TCP in one send() while the socket takes it
- * all, over UDP in one sendmmsg. 0 when nothing is left, -EAGAIN when the
+ * all, over UDP in one segmented sendmsg. 0 when nothing is left, -EAGAIN when the
  * socket is full (wait for EPOLLOUT), or an error.
  */
 int flow_flush(struct flow *f);
