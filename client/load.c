@@ -253,7 +253,8 @@ static void load_handle_event(struct load_thread *t, const struct epoll_event *e
 /* Wait for events until wake (ns, monotonic) at the latest. */
 static int load_wait(struct load_thread *t, uint64_t now, uint64_t wake, struct epoll_event *evs)
 {
-    uint64_t left = wake > now ? wake - now : 0;
+    /* --busy-poll: never sleep, so that no reply waits for a wake-up; the thread spins. */
+    uint64_t left = wake > now && !t->run->opt->cfg.busy_poll ? wake - now : 0;
     struct timespec ts = {.tv_sec = (time_t)(left / 1000000000),
                           .tv_nsec = (long)(left % 1000000000)};
     int n = epoll_pwait2(t->epfd, evs, LOAD_EVENTS, &ts, NULL);
@@ -541,6 +542,8 @@ int load_run(const struct measure_options *opt)
 {
     struct load_run run = {.opt = opt};
     char why[FLOW_WHY_MAX];
+    if (measure_check_busy_poll(opt) != 0)
+        return SEND_EXIT_USAGE;
     measure_flow_config(&opt->cfg, &run.fc);
     if (flow_config_check(&run.fc, why, sizeof why) != 0) {
         fprintf(stderr, "shout: %s\n", why);

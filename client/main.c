@@ -138,14 +138,15 @@ static const char shout_help[] =
     "                  port + 1; if it does not answer, one warning and no server\n"
     "                  figures)\n"
     "  --no-server-stats  do not ask the server's stats port\n"
+    "  --busy-poll    wait for replies by polling without sleeping (ping: a\n"
+    "                 non-blocking receive in a loop; load: epoll with a zero\n"
+    "                 timeout): no wake-up to pay, which across CPUs is most of a\n"
+    "                 round trip, for a CPU at 100% per thread (so load never\n"
+    "                 calls itself client-bound then). Pin the client (--cpu) to\n"
+    "                 CPUs other than shoutd's: pinned to the CPU the stats port\n"
+    "                 says shoutd is pinned to, shout exits 2 (two spinning ends\n"
+    "                 on one CPU livelock). Pair it with shoutd --busy-poll USEC.\n"
     "ping only:\n"
-    "  --busy-poll    wait for each reply by polling the socket without sleeping\n"
-    "                 (non-blocking receive in a loop): no wake-up to pay, which\n"
-    "                 across CPUs is most of a round trip, for a CPU at 100%.\n"
-    "                 Pin the client (--cpu) to a CPU other than shoutd's: two\n"
-    "                 spinning ends on one CPU livelock, so pinned to the CPU the\n"
-    "                 stats port says shoutd is pinned to, it exits 2. Pair it\n"
-    "                 with shoutd --busy-poll USEC.\n"
     "  --sockperf      speak sockperf's format (14-byte header) to a `sockperf server`\n"
     "                  or shoutd's sockperf port; --size is then the whole message\n"
     "                  like sockperf's --msg-size (at least 14). The server may echo\n"
@@ -533,7 +534,7 @@ static int shout_measure(int argc, char **argv, bool is_load)
         default: {
             bool load_only = c == SHOUT_OPT_CONNECTIONS || c == SHOUT_OPT_THREADS ||
                              c == SHOUT_OPT_PIPELINE || c == SHOUT_OPT_RATE;
-            bool ping_only = c == SHOUT_OPT_SOCKPERF || c == SHOUT_OPT_BUSY_POLL;
+            bool ping_only = c == SHOUT_OPT_SOCKPERF;
             if ((load_only && !is_load) || (ping_only && is_load))
                 return shout_usage_error("option '--%s' is not one of %s's",
                                          longopts[longindex].name, argv[0]);

@@ -99,6 +99,24 @@ static void measure_cpu_delta(const struct run_cpu *before, const struct run_cpu
     delta->system_s = delta->known ? after->system_s - before->system_s : 0;
 }
 
+int measure_check_busy_poll(const struct measure_options *opt)
+{
+    const struct run_config *cfg = &opt->cfg;
+    if (!cfg->busy_poll || cfg->client_cpu_count == 0 || !opt->server_stats || cfg->stats_port == 0)
+        return 0;
+    struct server_counters snapshot;
+    int server_cpu = -1, server_pinned = -1;
+    if (report_fetch_server(cfg->host, cfg->stats_port, &snapshot, &server_cpu, &server_pinned) !=
+            0 ||
+        server_pinned < 0 || !pin_contains(cfg->client_cpus, cfg->client_cpu_count, server_pinned))
+        return 0;
+    fprintf(stderr,
+            "shout: --busy-poll on CPU %d, the CPU shoutd is pinned to: two spinning ends on "
+            "one CPU livelock; pin the client elsewhere (--cpu)\n",
+            server_pinned);
+    return SEND_EXIT_USAGE;
+}
+
 bool measure_client_bound(double client_thread_share, double server_share)
 {
     return client_thread_share > MEASURE_BOUND_SHARE && server_share >= 0 &&
@@ -120,7 +138,9 @@ static void measure_judge_cpu(struct run_result *r)
     if (r->client_thread_share < 0 && r->config.threads <= 1)
         r->client_thread_share = measure_share(&r->client_cpu, r->elapsed_s);
     r->server_share = r->server.known ? measure_share(&r->server.cpu, r->elapsed_s) : -1;
-    r->client_bound = measure_client_bound(r->client_thread_share, r->server_share);
+    /* A spinning client is at 100% by design: its share says nothing about its limit. */
+    r->client_bound =
+        !r->config.busy_poll && measure_client_bound(r->client_thread_share, r->server_share);
     if (r->client_bound)
         fprintf(stderr,
                 "shout: client-bound: the busiest client thread used %.0f%% of a core while the "

@@ -58,6 +58,14 @@ int measure_end(const struct measure_options *opt, struct run_result *r, struct 
                 int failure, const char *why);
 
 /*
+ * --busy-poll with a client CPU (--cpu) that the stats port says shoutd is
+ * pinned to: two ends that spin on one CPU livelock (each waits for the
+ * other, which cannot run until the spinner's time slice ends). 0, or a
+ * one-line message and SEND_EXIT_USAGE.
+ */
+int measure_check_busy_poll(const struct measure_options *opt);
+
+/*
  * Whether a run measured its own client rather than the server: its busiest
  * thread used more than MEASURE_BOUND_SHARE of a core while the server used
  * less (both known, as shares of one core). Pure.

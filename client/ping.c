@@ -91,29 +91,6 @@ static void ping_measure(struct ping_state *p, const struct run_config *cfg,
     p->r->elapsed_s = (double)(now - start) / PING_NS_PER_S;
 }
 
-/*
- * Two ends that spin on one CPU livelock: each waits for the other, which
- * cannot run until the spinner's time slice ends. So --busy-poll pinned to
- * the CPU the stats port says shoutd is pinned to is refused. 0, or exit 2.
- */
-static int ping_check_busy_poll(const struct measure_options *opt)
-{
-    const struct run_config *cfg = &opt->cfg;
-    if (!cfg->busy_poll || cfg->client_cpu_count == 0 || !opt->server_stats || cfg->stats_port == 0)
-        return 0;
-    struct server_counters snapshot;
-    int server_cpu = -1, server_pinned = -1;
-    if (report_fetch_server(cfg->host, cfg->stats_port, &snapshot, &server_cpu, &server_pinned) !=
-            0 ||
-        server_pinned != cfg->client_cpus[0])
-        return 0;
-    fprintf(stderr,
-            "shout: --busy-poll on CPU %d, the CPU shoutd is pinned to: two spinning ends on "
-            "one CPU livelock; pin the client elsewhere (--cpu)\n",
-            server_pinned);
-    return SEND_EXIT_USAGE;
-}
-
 int ping_run(const struct measure_options *opt)
 {
     const struct run_config *cfg = &opt->cfg;
@@ -129,7 +106,7 @@ int ping_run(const struct measure_options *opt)
         fprintf(stderr, "shout: cannot pin to CPU %d: no such CPU online\n", cfg->client_cpus[0]);
         return SEND_EXIT_USAGE;
     }
-    if (ping_check_busy_poll(opt) != 0)
+    if (measure_check_busy_poll(opt) != 0)
         return SEND_EXIT_USAGE;
     struct ping_state *p = calloc(1, sizeof *p);
     struct run_result *r = calloc(1, sizeof *r);

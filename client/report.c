@@ -190,7 +190,7 @@ static void report_print_placement(const struct run_result *r, FILE *out)
             : e->shared_cpu   ? "yes"
                               : "no");
     if (r->config.busy_poll)
-        fprintf(out, "waiting       spinning (--busy-poll): the client polled for every reply, "
+        fprintf(out, "waiting       spinning (--busy-poll): the client polled for its replies, "
                      "it never slept\n");
 }
 

@@ -115,6 +115,19 @@ class LoadAgainstShoutd(AgainstShoutd):
                     self.assertEqual(counts[key], 0, key)
                 self.assertEqual(result["config"]["pipeline"], 4096)
 
+    def test_busy_poll_load_is_exact_and_never_calls_itself_client_bound(self):
+        for mode in ((), ("--udp", "--framed")):
+            with self.subTest(mode=mode_name(mode)):
+                proc, result = self.load("--count", "5000", "--warmup", "0", "--busy-poll",
+                                         "--connections", "2", "--pipeline", "8", *mode)
+                counts = result["results"]["counts"]
+                self.assertEqual((counts["sent"], counts["received"]), (5000, 5000))
+                self.assertIs(result["config"]["busy_poll"], True)
+                # A spinning thread is at 100% by design: that is no verdict on its limit.
+                self.assertIs(result["results"]["cpu"]["client_bound"], False)
+                self.assertNotIn(b"client-bound", proc.stderr)
+                self.assertIn(b"spinning (--busy-poll)", proc.stdout)
+
     def test_paced_run_sends_on_schedule_and_stops_by_itself(self):
         # 1000/s for 1 s over 4 connections: 1000 requests are due in the phase.
         _, result = self.load("--rate", "1000", "--duration", "1", "--warmup", "0.2",
