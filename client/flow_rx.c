@@ -345,6 +345,21 @@ static int flow_receive_failed(struct flow *f, int err)
 }
 
 /*
+ * recvmmsg of vlen datagrams; for one (a ping, which may spin on this), a
+ * plain recv, the shorter way through the kernel. Returns how many, or -1.
+ */
+static int flow_udp_read(struct flow *f, unsigned vlen, int flags)
+{
+    if (vlen > 1)
+        return recvmmsg(f->fd, f->udp_msgs, vlen, flags, NULL);
+    ssize_t n = recv(f->fd, f->rx, f->rx_cap, flags & ~MSG_WAITFORONE);
+    if (n < 0)
+        return -1;
+    f->udp_msgs[0].msg_len = (unsigned)n;
+    return 1;
+}
+
+/*
  * UDP: up to FLOW_UDP_BATCH datagrams per recvmmsg, each into its own
  * rx_cap bytes of f->rx; MSG_TRUNC makes a datagram longer than that show
  * its real length, so that it is reported, not cut. With wait, the call
@@ -370,7 +385,7 @@ static int flow_udp_receive(struct flow *f, flow_sample_fn on_sample, void *ctx,
         int flags = MSG_TRUNC | (wait && batch == 0 ? MSG_WAITFORONE : MSG_DONTWAIT);
         int got;
         do
-            got = recvmmsg(f->fd, f->udp_msgs, vlen, flags, NULL);
+            got = flow_udp_read(f, vlen, flags);
         while (got < 0 && errno == EINTR);
         if (got < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
