@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "flow_impl.h"
+#include "gso.h"
 #include "net.h"
 #include "upper.h"
 
@@ -347,42 +347,18 @@ static int flow_flush_stream(struct flow *f)
 }
 
 /*
- * UDP: the queued datagrams (all of them unsent, from tx's start) in one
- * sendmmsg; those the kernel did not take move to the front and wait.
- */
-/*
- * The kernel's limits on one UDP_SEGMENT send: UDP_MAX_SEGMENTS segments,
- * and one IP datagram's worth of payload in all.
- */
-#define FLOW_GSO_MAX_SEGMENTS 64
-#define FLOW_GSO_MAX_BYTES    65000
-
-/*
- * Several equal datagrams in one sendmsg with UDP generic segmentation
- * offload: the stack carries them as one packet as far as it can and cuts
- * it into datagrams of len bytes at the end, so each costs a fraction of a
- * send of its own; the peer still receives count separate datagrams.
- * Returns how many were sent, or -1 with errno (EIO and the like when the
- * kernel or the route cannot segment).
+ * Several equal datagrams in one sendmsg, segmented by the kernel
+ * (lib/gso.h), so each costs a fraction of a send of its own; the peer
+ * still receives count separate datagrams. Returns how many were sent, or
+ * -1 with errno (EIO and the like when the kernel or the route cannot
+ * segment).
  */
 static int flow_send_segmented(struct flow *f, size_t len, unsigned count)
 {
-    union {
-        char bytes[CMSG_SPACE(sizeof(uint16_t))];
-        struct cmsghdr align;
-    } control;
-    memset(&control, 0, sizeof control);
     struct iovec iov = {.iov_base = f->tx, .iov_len = len * count};
-    struct msghdr msg = {.msg_iov = &iov,
-                         .msg_iovlen = 1,
-                         .msg_control = control.bytes,
-                         .msg_controllen = sizeof control.bytes};
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_UDP;
-    cm->cmsg_type = UDP_SEGMENT;
-    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    uint16_t segment = (uint16_t)len;
-    memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    union gso_control control;
+    gso_attach(&msg, &control, (uint16_t)len);
     ssize_t n;
     do
         n = sendmsg(f->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -410,9 +386,9 @@ static int flow_send_each(struct flow *f, size_t len, unsigned count)
 /* The next datagrams of tx out, segmented where the kernel can: how many went, or -1 and errno. */
 static int flow_send_datagrams(struct flow *f, size_t len, unsigned count)
 {
-    unsigned segments = count < FLOW_GSO_MAX_SEGMENTS ? count : FLOW_GSO_MAX_SEGMENTS;
-    if (segments > FLOW_GSO_MAX_BYTES / len)
-        segments = (unsigned)(FLOW_GSO_MAX_BYTES / len);
+    unsigned segments = count < GSO_MAX_SEGMENTS ? count : GSO_MAX_SEGMENTS;
+    if (segments > GSO_MAX_BYTES / len)
+        segments = (unsigned)(GSO_MAX_BYTES / len);
     if (f->udp_no_gso || segments <= 1)
         return flow_send_each(f, len, count);
     int sent = flow_send_segmented(f, len, segments);
@@ -615,8 +591,11 @@ int flow_roundtrip(struct flow *f, uint64_t timeout_ns, struct flow_sample *samp
             snprintf(f->why, sizeof f->why, "no reply within the timeout");
             return -ETIMEDOUT;
         }
-        /* A request the socket has not taken whole yet needs poll to write the rest. */
-        /* Spinning: a non-blocking read, again and again until the reply or the deadline. */
+        /*
+         * A request the socket has not taken whole yet needs poll to write
+         * the rest; otherwise one read, blocking, or when spinning a
+         * non-blocking one, again and again until the reply or the deadline.
+         */
         rc = flow_wants_write(f) ? flow_wait_poll(f, deadline, &one)
                                  : flow_receive_some(f, flow_take_one, &one, !f->busy_poll);
         if (rc < 0)

@@ -297,7 +297,7 @@ static uint64_t load_thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Note when the measured phase began for this thread (once) and where it ends (each pass). */
+/* Note, once, when the measured phase began for this thread and its CPU time then. */
 static void load_note_cpu(struct load_thread *t, uint64_t now)
 {
     if (t->wall_start_ns == 0 && now >= t->run->t_measure) {

@@ -129,9 +129,9 @@ static double measure_share(const struct run_cpu *cpu, double elapsed_s)
 }
 
 /*
- * The shares of a core, and the client-bound verdict with its warning. A
- * single-threaded client (ping, load --threads 1) is its process; load
- * with more threads has set the busiest thread's share already.
+ * The shares of a core, and the client-bound verdict with its warning.
+ * load has set the busiest thread's share already (load_gather); ping's
+ * one thread is its process.
  */
 static void measure_judge_cpu(struct run_result *r)
 {

@@ -118,6 +118,13 @@ static bool parse_bool(struct parse *p, const json_t *obj, const char *where, co
     return json_is_true(value);
 }
 
+/* A member that results written by an older shout lack: absent reads as false. */
+static bool parse_optional_bool(struct parse *p, const json_t *obj, const char *where,
+                                const char *key)
+{
+    return obj && json_object_get(obj, key) ? parse_bool(p, obj, where, key) : false;
+}
+
 /* A CPU number; null reads as -1 (unknown, or not pinned). */
 static int parse_cpu(struct parse *p, const json_t *obj, const char *where, const char *key)
 {
@@ -191,7 +198,7 @@ static void parse_config(struct parse *p, const json_t *root, struct run_config 
     parse_cpu_list(p, o, w, "client_cpus", c->client_cpus, &c->client_cpu_count);
     c->stats_port = (uint16_t)parse_uint(p, o, w, "stats_port", UINT16_MAX);
     /* Results written before --busy-poll existed have none: they did not spin. */
-    c->busy_poll = o && json_object_get(o, "busy_poll") ? parse_bool(p, o, w, "busy_poll") : false;
+    c->busy_poll = parse_optional_bool(p, o, w, "busy_poll");
 }
 
 static void parse_env(struct parse *p, const json_t *root, struct run_env *e)
@@ -314,9 +321,7 @@ static void parse_shares(struct parse *p, const json_t *cpu, struct run_result *
 {
     r->client_thread_share = parse_share(p, cpu, "client_thread_share");
     r->server_share = parse_share(p, cpu, "server_share");
-    r->client_bound = cpu && json_object_get(cpu, "client_bound")
-                          ? parse_bool(p, cpu, "results.cpu", "client_bound")
-                          : false;
+    r->client_bound = parse_optional_bool(p, cpu, "results.cpu", "client_bound");
 }
 
 static void parse_cpu_section(struct parse *p, const json_t *results, struct run_result *r)

@@ -2,11 +2,11 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include "gso.h"
 #include "sockperf.h"
 #include "source.h"
 #include "udp.h"
@@ -136,14 +136,11 @@ static size_t dgram_answer_sockperf(struct server *server, uint8_t *dgram, size_
  * payload the kernel cuts into datagrams of that length at the end of the
  * stack, so the run costs about one datagram's way through it. The peer
  * receives them as separate datagrams, as before. The limits are the
- * kernel's (UDP_MAX_SEGMENTS; one IP datagram in all), and a length that
- * fits any path's MTU (IPv6's minimum of 1280 less the headers): a larger
- * segment than the route's MTU is refused, and would be refused for every
- * reply of the run.
+ * kernel's (lib/gso.h), and a length that fits any path's MTU (IPv6's
+ * minimum of 1280 less the headers): a larger segment than the route's MTU
+ * is refused, and would be refused for every reply of the run.
  */
-#define DGRAM_GSO_MAX_SEGMENTS 64
-#define DGRAM_GSO_MAX_BYTES    65000
-#define DGRAM_GSO_MAX_SEGMENT  1200
+#define DGRAM_GSO_MAX_SEGMENT 1200
 
 /* One message to send: replies[first .. first + count), count > 1 segmented. */
 struct dgram_run {
@@ -168,8 +165,8 @@ static int dgram_plan_runs(const struct mmsghdr *replies, int count, struct dgra
         struct dgram_run *run = n > 0 ? &runs[n - 1] : NULL;
         const struct msghdr *head = run ? &replies[run->first].msg_hdr : NULL;
         bool joins = run != NULL && len <= DGRAM_GSO_MAX_SEGMENT &&
-                     head->msg_iov[0].iov_len == len && run->count < DGRAM_GSO_MAX_SEGMENTS &&
-                     run->bytes + len <= DGRAM_GSO_MAX_BYTES && dgram_same_peer(head, h);
+                     head->msg_iov[0].iov_len == len && run->count < GSO_MAX_SEGMENTS &&
+                     run->bytes + len <= GSO_MAX_BYTES && dgram_same_peer(head, h);
         if (joins) {
             run->count++;
             run->bytes += len;
@@ -212,10 +209,7 @@ static void dgram_send_replies(struct server *server, int fd, struct mmsghdr *re
     struct dgram_run runs[DGRAM_BATCH];
     struct mmsghdr out[DGRAM_BATCH];
     struct iovec gathered[DGRAM_BATCH];
-    union {
-        char bytes[CMSG_SPACE(sizeof(uint16_t))];
-        struct cmsghdr align;
-    } controls[DGRAM_BATCH];
+    union gso_control controls[DGRAM_BATCH];
     int n_runs = dgram_plan_runs(replies, count, runs);
     for (int r = 0; r < n_runs; r++) {
         const struct dgram_run *run = &runs[r];
@@ -224,17 +218,9 @@ static void dgram_send_replies(struct server *server, int fd, struct mmsghdr *re
         out[r] = (struct mmsghdr){.msg_hdr = replies[run->first].msg_hdr};
         out[r].msg_hdr.msg_iov = &gathered[run->first];
         out[r].msg_hdr.msg_iovlen = (size_t)run->count;
-        if (run->count == 1)
-            continue;
-        memset(&controls[r], 0, sizeof controls[r]);
-        out[r].msg_hdr.msg_control = controls[r].bytes;
-        out[r].msg_hdr.msg_controllen = sizeof controls[r].bytes;
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&out[r].msg_hdr);
-        cm->cmsg_level = SOL_UDP;
-        cm->cmsg_type = UDP_SEGMENT;
-        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        uint16_t segment = (uint16_t)replies[run->first].msg_hdr.msg_iov[0].iov_len;
-        memcpy(CMSG_DATA(cm), &segment, sizeof segment);
+        if (run->count > 1)
+            gso_attach(&out[r].msg_hdr, &controls[r],
+                       (uint16_t)replies[run->first].msg_hdr.msg_iov[0].iov_len);
     }
     int done = 0;
     while (done < n_runs) {
