@@ -244,6 +244,39 @@ static void dgram_send_replies(struct server *server, int fd, struct mmsghdr *re
     }
 }
 
+/*
+ * Decide one datagram, read from peer, in place: its reply's length once
+ * every check and budget lets it go, 0 for none (each drop counted).
+ */
+static size_t dgram_decide(struct server *server, bool sockperf, uint8_t *dgram, size_t len,
+                           const struct sockaddr_storage *peer, uint64_t now_ns)
+{
+    server->stats.udp_datagrams++;
+    server->stats.udp_bytes_in += len;
+    uint16_t own_port = sockperf ? server->sockperf_listeners.port : server->listeners.port;
+    /* An empty datagram is counted as empty whatever its source. */
+    if (len > 0 && !dgram_source_port_ok(peer, own_port)) {
+        server->stats.udp_dropped_source_port++;
+        return 0;
+    }
+    size_t reply_len = sockperf ? dgram_answer_sockperf(server, dgram, len)
+                                : dgram_answer_shout(server, dgram, len);
+    if (reply_len == 0 || !dgram_rate_allows(server, peer, now_ns))
+        return 0;
+    if (sockperf)
+        server->counters.sockperf_replies++;
+    return reply_len;
+}
+
+/* The clock the budgets run on, which also sizes them on the first datagram. */
+static uint64_t dgram_budget_clock(struct server *server)
+{
+    uint64_t now_ns = dgram_now_ns();
+    if (!server->udp_rate.ready)
+        dgram_rate_init(server, now_ns);
+    return now_ns;
+}
+
 /* Answer one batch; returns how many datagrams were read (0 when drained). */
 static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
 {
@@ -261,26 +294,14 @@ static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
     if (got <= 0)
         return 0;
 
-    uint64_t now_ns = dgram_now_ns();
-    if (!server->udp_rate.ready)
-        dgram_rate_init(server, now_ns);
-    uint16_t own_port = sockperf ? server->sockperf_listeners.port : server->listeners.port;
+    uint64_t now_ns = dgram_budget_clock(server);
     struct mmsghdr replies[DGRAM_BATCH];
     int reply_count = 0;
     for (int i = 0; i < got; i++) {
-        server->stats.udp_datagrams++;
-        server->stats.udp_bytes_in += msgs[i].msg_len;
-        /* An empty datagram is counted as empty whatever its source. */
-        if (msgs[i].msg_len > 0 && !dgram_source_port_ok(&peers[i], own_port)) {
-            server->stats.udp_dropped_source_port++;
+        size_t reply_len =
+            dgram_decide(server, sockperf, dgram_bufs[i], msgs[i].msg_len, &peers[i], now_ns);
+        if (reply_len == 0)
             continue;
-        }
-        size_t reply_len = sockperf ? dgram_answer_sockperf(server, dgram_bufs[i], msgs[i].msg_len)
-                                    : dgram_answer_shout(server, dgram_bufs[i], msgs[i].msg_len);
-        if (reply_len == 0 || !dgram_rate_allows(server, &peers[i], now_ns))
-            continue;
-        if (sockperf)
-            server->counters.sockperf_replies++;
         iovs[i].iov_len = reply_len;
         replies[reply_count++] = (struct mmsghdr){.msg_hdr = msgs[i].msg_hdr};
         replies[reply_count - 1].msg_hdr.msg_flags = 0;
@@ -290,10 +311,51 @@ static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
     return got;
 }
 
-static void dgram_drain(struct server *server, int fd, bool sockperf)
+/*
+ * Answer one datagram with the plain calls: what ping-pong traffic gets
+ * (lib/udp_pace.h says why). Returns how many were read, 0 or 1.
+ */
+static int dgram_answer_one(struct server *server, int fd, bool sockperf)
 {
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof peer;
+    uint8_t *dgram = dgram_bufs[0];
+    ssize_t got =
+        recvfrom(fd, dgram, DGRAM_MAX_LEN, MSG_DONTWAIT, (struct sockaddr *)&peer, &peer_len);
+    if (got < 0)
+        return 0;
+    size_t reply_len =
+        dgram_decide(server, sockperf, dgram, (size_t)got, &peer, dgram_budget_clock(server));
+    if (reply_len == 0)
+        return 1;
+    ssize_t sent;
+    do
+        sent = sendto(fd, dgram, reply_len, MSG_DONTWAIT, (const struct sockaddr *)&peer, peer_len);
+    while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+        server->stats.udp_send_failed++;
+    } else {
+        server->stats.udp_replies++;
+        server->stats.udp_bytes_out += (uint64_t)sent;
+    }
+    return 1;
+}
+
+/*
+ * Read the socket until it is empty or DGRAM_ROUNDS batches were read, as
+ * its pace says: one datagram, or batches.
+ */
+static void dgram_drain(struct dgram_socket *socket, bool sockperf)
+{
+    struct server *server = socket->source.owner;
+    int fd = socket->source.fd;
     for (int round = 0; round < DGRAM_ROUNDS; round++) {
-        if (dgram_answer_batch(server, fd, sockperf) < DGRAM_BATCH)
+        unsigned asked = udp_pace_next(&socket->pace, DGRAM_BATCH);
+        int got = asked == 1 ? dgram_answer_one(server, fd, sockperf)
+                             : dgram_answer_batch(server, fd, sockperf);
+        udp_pace_saw(&socket->pace, asked, (unsigned)got);
+        /* A single read leaves any queue behind it to the next wake-up, which comes at once. */
+        if ((unsigned)got < asked || asked == 1)
             return;
     }
 }
@@ -301,11 +363,11 @@ static void dgram_drain(struct server *server, int fd, bool sockperf)
 void dgram_on_ready(struct loop_source *socket_source, uint32_t events)
 {
     (void)events;
-    dgram_drain(socket_source->owner, socket_source->fd, false);
+    dgram_drain(LIST_ENTRY(socket_source, struct dgram_socket, source), false);
 }
 
 void dgram_on_sockperf_ready(struct loop_source *socket_source, uint32_t events)
 {
     (void)events;
-    dgram_drain(socket_source->owner, socket_source->fd, true);
+    dgram_drain(LIST_ENTRY(socket_source, struct dgram_socket, source), true);
 }

@@ -1,8 +1,11 @@
 /*
- * dgram: shoutd's UDP side. Reads datagrams in batches (recvmmsg), answers
- * each in place with the datagram handler (lib/udp.h on the main port,
- * lib/sockperf.h on the sockperf port), and sends the answers in one batch
- * (sendmmsg). The batch buffers are static: UDP costs no per-client memory.
+ * dgram: shoutd's UDP side. Reads datagrams in batches (recvmmsg) while
+ * they queue up, one at a time (recvfrom) while they come one by one
+ * (lib/udp_pace.h chooses, per socket), answers each in place with the
+ * datagram handler (lib/udp.h on the main port, lib/sockperf.h on the
+ * sockperf port), and sends the answers the way they were read: a batch
+ * with one sendmmsg, one with sendto. The buffers are static: UDP costs no
+ * per-client memory.
  */
 #ifndef SHOUTD_DGRAM_H
 #define SHOUTD_DGRAM_H

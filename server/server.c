@@ -130,12 +130,12 @@ static void server_dump_counters(const struct server *server)
  * still be further down the batch in progress (loop.h).
  */
 static void server_close_set(struct server *server, struct listeners *ls,
-                             struct loop_source *tcp_sources, struct loop_source *udp_sources)
+                             struct loop_source *tcp_sources, struct dgram_socket *udp_sockets)
 {
     for (size_t i = 0; i < ls->count; i++) {
         loop_del(&server->loop, &tcp_sources[i]);
-        if (udp_sources != NULL && ls->udp_fds[i] >= 0)
-            loop_del(&server->loop, &udp_sources[i]);
+        if (udp_sockets != NULL && ls->udp_fds[i] >= 0)
+            loop_del(&server->loop, &udp_sockets[i].source);
     }
     listeners_close(ls);
 }
@@ -149,9 +149,9 @@ static void server_start_drain(struct server *server)
 {
     server->draining = true;
     server->grace_deadline_ms = server->loop.now_ms + (uint64_t)server->opts.grace_s * 1000;
-    server_close_set(server, &server->listeners, server->tcp_sources, server->udp_sources);
+    server_close_set(server, &server->listeners, server->tcp_sources, server->udp_sockets);
     server_close_set(server, &server->sockperf_listeners, server->sockperf_tcp_sources,
-                     server->sockperf_udp_sources);
+                     server->sockperf_udp_sockets);
     stream_drain_all(server);
 }
 
@@ -252,7 +252,7 @@ static void server_resume_accepting(struct server *server)
 /* Register one set of listeners: TCP with on_tcp, UDP (when open) with on_udp. */
 static int server_watch_set(struct server *server, const struct listeners *ls,
                             const struct listen_addr *addrs, struct loop_source *tcp_sources,
-                            struct loop_source *udp_sources, loop_callback *on_tcp,
+                            struct dgram_socket *udp_sockets, loop_callback *on_tcp,
                             loop_callback *on_udp, const char *what)
 {
     for (size_t i = 0; i < ls->count; i++) {
@@ -260,9 +260,10 @@ static int server_watch_set(struct server *server, const struct listeners *ls,
             (struct loop_source){.fd = ls->tcp_fds[i], .on_ready = on_tcp, .owner = server};
         int err = loop_add(&server->loop, &tcp_sources[i], EPOLLIN);
         if (err == 0 && ls->udp_fds[i] >= 0) {
-            udp_sources[i] =
+            udp_sockets[i].source =
                 (struct loop_source){.fd = ls->udp_fds[i], .on_ready = on_udp, .owner = server};
-            err = loop_add(&server->loop, &udp_sources[i], EPOLLIN);
+            udp_pace_init(&udp_sockets[i].pace);
+            err = loop_add(&server->loop, &udp_sockets[i].source, EPOLLIN);
         }
         if (err != 0)
             return err;
@@ -282,7 +283,7 @@ static int server_listen(struct server *server)
     if (err != 0)
         return err;
     err = server_watch_set(server, &server->listeners, opts->listen, server->tcp_sources,
-                           server->udp_sources, stream_on_listener_ready, dgram_on_ready,
+                           server->udp_sockets, stream_on_listener_ready, dgram_on_ready,
                            "listening");
     if (err == 0 && opts->sockperf_enabled) {
         err = listeners_open(&server->sockperf_listeners, opts->listen, opts->listen_count,
@@ -290,7 +291,7 @@ static int server_listen(struct server *server)
         if (err != 0)
             return err;
         err = server_watch_set(server, &server->sockperf_listeners, opts->listen,
-                               server->sockperf_tcp_sources, server->sockperf_udp_sources,
+                               server->sockperf_tcp_sources, server->sockperf_udp_sockets,
                                stream_on_sockperf_listener_ready, dgram_on_sockperf_ready,
                                "sockperf format");
     }

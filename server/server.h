@@ -28,6 +28,7 @@
 #include "ratelimit.h"
 #include "sockio.h"
 #include "source.h"
+#include "udp_pace.h"
 
 struct server_stats {
     uint64_t accepted;
@@ -124,15 +125,21 @@ struct server_udp_rate {
     struct ratelimit_slot slots[SERVER_UDP_RATE_SLOTS];
 };
 
+/* A UDP socket in the loop, and how many datagrams its next read asks for (lib/udp_pace.h). */
+struct dgram_socket {
+    struct loop_source source;
+    struct udp_pace pace;
+};
+
 struct server {
     struct options opts;
     struct loop loop;
     struct listeners listeners;
     struct loop_source tcp_sources[OPTIONS_MAX_LISTEN];
-    struct loop_source udp_sources[OPTIONS_MAX_LISTEN];
+    struct dgram_socket udp_sockets[OPTIONS_MAX_LISTEN];
     struct listeners sockperf_listeners;
     struct loop_source sockperf_tcp_sources[OPTIONS_MAX_LISTEN];
-    struct loop_source sockperf_udp_sources[OPTIONS_MAX_LISTEN];
+    struct dgram_socket sockperf_udp_sockets[OPTIONS_MAX_LISTEN];
     struct listeners stats_listener; /* one TCP socket */
     struct loop_source stats_source;
     struct loop_source signal_source;
