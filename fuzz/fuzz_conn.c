@@ -13,7 +13,9 @@
  * progress, so no input can spin the loop.
  *   script[0]  max_payload, FUZZ_PAYLOAD_LIMITS[b & 15]
  *   script[1]  max_output, FUZZ_OUTPUT_LIMITS[b & 15]
- *   script[2]  (b & 3) == 3: the sockperf port's engine (conn_init_mode)
+ *   script[2]  (b & 3) == 3: the sockperf port's engine (conn_init_mode);
+ *              b >> 2 = S, not 0: SIGTERM's drain (conn_shut_down, then a round
+ *              that reads nothing, as stream.c's stream_drain does) before step S - 1
  *   script[3]  allocation N = b & 0x7f fails (0: none); with 0x80, every one from N on
  *   then, per recv:     b & 15: 0 EAGAIN, 1 EINTR, 2 ECONNRESET, 3 EOF now (the rest
  *                       of the stream is never sent), else read FUZZ_READ_LENS[b >> 4]
@@ -33,6 +35,15 @@
  *   without one, the connection closes only after the peer's EOF;
  * - the engine's buffers stay within their documented limits, and no
  *   allocation is larger than the bytes actually received could need;
+ * - after a drain, a framed connection gets every reply to what it had
+ *   sent, then error 7 with id 0, then a lingering close; text and sockperf
+ *   get their replies and a close;
+ * - a reset, an EOF or a closed connection happens only when the fake
+ *   kernel reported one (or memory ran out): a pump that takes EINTR or
+ *   EAGAIN for a reset or an EOF fails here;
+ * - the engine's counters agree with the model in every run: exactly when
+ *   nothing failed, and within what was sent and what the model allows
+ *   when a fault cut the connection short;
  * - the pump never waits for nothing, never sends after shutdown, never
  *   closes or accepts on its own, and reaches a close within a step bound;
  * - conn_feed refuses input the engine did not ask for and takes an empty
@@ -85,7 +96,9 @@ struct fuzz_kernel {
     bool peer_eof;    /* recv said EOF */
     bool reset;       /* a call failed with ECONNRESET or ENOTCONN */
     bool shut_wr;
-    uint8_t *sent; /* what the peer received */
+    size_t drain_step; /* the step before which the server drains (SIGTERM); SIZE_MAX: never */
+    bool drained;      /* conn_shut_down was called */
+    uint8_t *sent;     /* what the peer received */
     size_t sent_len;
     size_t sent_cap;
     const struct conn *engine; /* to check its state at shutdown */
@@ -355,6 +368,13 @@ static enum fuzz_end fuzz_drive(struct conn *engine, size_t step_cap)
                    (int)engine->state, buf_len(&engine->output), buf_len(&engine->pending));
         /* A peer's EOF is reported (EPOLLHUP-like) whatever the interest. */
         bool readable = outcome.want_read || kernel.peer_eof;
+        if (step == kernel.drain_step) {
+            /* SIGTERM: stream_drain shuts the engine down and serves a round without reading. */
+            FUZZ_TRACE("step %zu: drain\n", step);
+            conn_shut_down(engine);
+            kernel.drained = true;
+            readable = false;
+        }
         FUZZ_TRACE("step %zu: serve (read %d, write %d)\n", step, readable, outcome.want_write);
         size_t received_before = kernel.received, sent_before = kernel.sent_len;
         outcome = pump_serve(&pump, readable);
@@ -422,17 +442,64 @@ static bool fuzz_is_no_memory_answer(const struct conn_model *m, bool prefix_onl
     return false;
 }
 
-/* Without faults the counters must agree with the model too. */
-static void fuzz_check_counters(const struct conn_counters *cnt, const struct conn_model *m)
+/* Whole sockperf messages the model saw (answered or not to be answered). */
+static uint64_t fuzz_model_sockperf_messages(const struct conn_model *m)
 {
+    uint64_t whole = 0;
+    for (size_t k = 0; m->mode == CONN_MODE_SOCKPERF && k < m->message_count; k++)
+        whole += m->messages[k].fate == CONN_MODEL_ANSWERED;
+    return whole;
+}
+
+/*
+ * What holds however the run ended: nothing counted that did not happen.
+ * The engine produced everything the peer got, was handed no more than was
+ * read, answered no more than the model, and counts text as text only.
+ */
+static void fuzz_check_counter_bounds(const struct conn_counters *cnt, const struct conn_model *m)
+{
+    FUZZ_CHECK(cnt->bytes_out >= kernel.sent_len, "bytes_out %llu, but %zu bytes were sent",
+               (unsigned long long)cnt->bytes_out, kernel.sent_len);
+    /* A failed allocation may answer a stored frame with error 8 instead of its reply. */
+    size_t out_max = m->expected_len + (heap.failed ? WIRE_ERROR_MAX_LEN : 0);
+    FUZZ_CHECK(cnt->bytes_out <= out_max, "bytes_out %llu, over the model's %zu",
+               (unsigned long long)cnt->bytes_out, m->expected_len);
+    FUZZ_CHECK(cnt->bytes_in <= kernel.fed, "bytes_in %llu, but %zu bytes were handed over",
+               (unsigned long long)cnt->bytes_in, kernel.fed);
+    FUZZ_CHECK(cnt->bytes_discarded <= cnt->bytes_in, "bytes_discarded %llu over bytes_in %llu",
+               (unsigned long long)cnt->bytes_discarded, (unsigned long long)cnt->bytes_in);
+    uint64_t answers = m->mode == CONN_MODE_SOCKPERF ? cnt->sockperf_replies : cnt->requests;
+    FUZZ_CHECK(answers <= m->answers, "%llu answers counted, the model gave only %llu",
+               (unsigned long long)answers, (unsigned long long)m->answers);
+    FUZZ_CHECK(cnt->sockperf_messages <= fuzz_model_sockperf_messages(m),
+               "sockperf_messages %llu, the model saw %llu whole",
+               (unsigned long long)cnt->sockperf_messages,
+               (unsigned long long)fuzz_model_sockperf_messages(m));
+    uint64_t text = m->mode == CONN_MODE_TEXT ? cnt->bytes_out : 0;
+    FUZZ_CHECK(cnt->text_bytes == text, "text_bytes %llu, want %llu",
+               (unsigned long long)cnt->text_bytes, (unsigned long long)text);
+}
+
+/* Without faults the counters must agree with the model exactly. */
+static void fuzz_check_counters(const struct conn_counters *cnt, const struct conn_model *m,
+                                bool shutdown_frame)
+{
+    FUZZ_CHECK(cnt->bytes_in == kernel.fed, "bytes_in %llu, but %zu bytes were read and answered",
+               (unsigned long long)cnt->bytes_in, kernel.fed);
+    FUZZ_CHECK(m->fails || cnt->bytes_discarded == 0,
+               "bytes_discarded %llu without a framing error",
+               (unsigned long long)cnt->bytes_discarded);
+    FUZZ_CHECK(cnt->sockperf_messages == fuzz_model_sockperf_messages(m),
+               "sockperf_messages %llu, the model saw %llu whole",
+               (unsigned long long)cnt->sockperf_messages,
+               (unsigned long long)fuzz_model_sockperf_messages(m));
+    FUZZ_CHECK(cnt->errors[WIRE_ERR_SHUTTING_DOWN] == shutdown_frame, "error 7 counted %llu times",
+               (unsigned long long)cnt->errors[WIRE_ERR_SHUTTING_DOWN]);
     FUZZ_CHECK(cnt->bytes_out == m->expected_len, "bytes_out %llu, the model sent %zu",
                (unsigned long long)cnt->bytes_out, m->expected_len);
     uint64_t answers = m->mode == CONN_MODE_SOCKPERF ? cnt->sockperf_replies : cnt->requests;
     FUZZ_CHECK(answers == m->answers, "%llu answers counted, the model gave %llu",
                (unsigned long long)answers, (unsigned long long)m->answers);
-    uint64_t text = m->mode == CONN_MODE_TEXT ? m->expected_len : 0;
-    FUZZ_CHECK(cnt->text_bytes == text, "text_bytes %llu, want %llu",
-               (unsigned long long)cnt->text_bytes, (unsigned long long)text);
     if (m->fails && m->mode == CONN_MODE_FRAMED)
         FUZZ_CHECK(cnt->errors[m->error] == 1, "error %d counted %llu times", (int)m->error,
                    (unsigned long long)cnt->errors[m->error]);
@@ -449,6 +516,22 @@ static void fuzz_check_answer(enum fuzz_end end, enum conn_state final_state,
     struct conn_model m;
     FUZZ_CHECK(conn_model_run(&m, init_mode, limits->max_payload, kernel.stream, kernel.fed) == 0,
                "out of memory for the model");
+    /* A drained framed connection's last frame: error 7, id 0 (conn.h, conn_shut_down). */
+    bool shutdown_frame = kernel.drained && m.mode == CONN_MODE_FRAMED && !m.fails;
+    if (shutdown_frame) {
+        uint8_t *grown = realloc(m.expected, m.expected_len + WIRE_ERROR_MAX_LEN);
+        FUZZ_CHECK(grown != NULL, "out of memory for the model");
+        m.expected = grown;
+        m.expected_len += conn_model_error_frame(grown + m.expected_len, 0, WIRE_ERR_SHUTTING_DOWN);
+    }
+    /* Only the fake kernel resets a connection, reports an EOF, or runs out of memory. */
+    FUZZ_CHECK(end != FUZZ_RESET || kernel.reset,
+               "the pump reset a connection the kernel never reset");
+    FUZZ_CHECK(final_state != CONN_BROKEN || heap.failed,
+               "the engine broke without a failed allocation");
+    FUZZ_CHECK(final_state != CONN_PEER_DONE || kernel.peer_eof || kernel.drained,
+               "the engine saw an EOF the kernel never reported");
+    fuzz_check_counter_bounds(counters, &m);
     bool fault_closed = end == FUZZ_RESET || final_state == CONN_BROKEN;
     FUZZ_TRACE("end %d, engine state %d, %zu bytes read, %zu sent, the model says %zu%s\n",
                (int)end, (int)final_state, kernel.fed, kernel.sent_len, m.expected_len,
@@ -471,15 +554,15 @@ static void fuzz_check_answer(enum fuzz_end end, enum conn_state final_state,
                    kernel.sent_len, m.expected_len,
                    heap.failed ? " or its replies up to a stored frame then error 8" : "", diff,
                    (int)m.mode, limits->max_payload, limits->max_output, kernel.fed);
-        bool must_linger = no_memory || m.fails;
+        bool must_linger = no_memory || m.fails || shutdown_frame;
         FUZZ_CHECK(must_linger == (end == FUZZ_LINGERED),
                    must_linger ? "the framing was lost but the close did not linger"
                                : "a lingering close without a framing error (end %d)",
                    (int)end);
-        FUZZ_CHECK(end == FUZZ_LINGERED || kernel.peer_eof,
-                   "a healthy connection closed before the peer's EOF");
+        FUZZ_CHECK(end == FUZZ_LINGERED || kernel.peer_eof || kernel.drained,
+                   "a healthy connection closed before the peer's EOF or a drain");
         if (!heap.failed)
-            fuzz_check_counters(counters, &m);
+            fuzz_check_counters(counters, &m, shutdown_frame);
     }
     conn_model_free(&m);
 }
@@ -508,14 +591,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .max_payload = FUZZ_PAYLOAD_LIMITS[fuzz_next_or_zero(&kernel.script) & 15],
         .max_output = FUZZ_OUTPUT_LIMITS[fuzz_next_or_zero(&kernel.script) & 15],
     };
-    enum conn_mode mode =
-        (fuzz_next_or_zero(&kernel.script) & 3) == 3 ? CONN_MODE_SOCKPERF : CONN_MODE_UNDECIDED;
+    uint8_t mode_byte = fuzz_next_or_zero(&kernel.script);
+    enum conn_mode mode = (mode_byte & 3) == 3 ? CONN_MODE_SOCKPERF : CONN_MODE_UNDECIDED;
+    kernel.drain_step = (mode_byte >> 2) != 0 ? (size_t)(mode_byte >> 2) - 1 : SIZE_MAX;
     uint8_t alloc_byte = fuzz_next_or_zero(&kernel.script);
     heap = (struct fuzz_heap){.fail_at = alloc_byte & 0x7f, .fail_after = alloc_byte & 0x80};
     FUZZ_TRACE("stream %zu bytes, script %zu; max_payload %u, max_output %zu, mode %d, "
-               "allocation %u fails%s\n",
+               "allocation %u fails%s, drain before step %zu\n",
                stream_len, script_len, limits.max_payload, limits.max_output, (int)mode,
-               heap.fail_at, heap.fail_after ? " and after" : "");
+               heap.fail_at, heap.fail_after ? " and after" : "", kernel.drain_step);
 
     buf_set_allocator(fuzz_alloc, fuzz_release);
     struct conn_counters counters = {0};
