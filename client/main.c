@@ -249,7 +249,12 @@ static int shout_send(int argc, char **argv)
     };
     /* Our own messages, in the "shout: " form, instead of getopt's. */
     opterr = 0;
-    optind = 1;
+    /*
+     * 0, not 1: glibc then starts afresh. With 1 it keeps its scan pointer
+     * inside the last argv it read (after "-hh" stopped at the first 'h'),
+     * and the next parse would read a stale, maybe freed, string.
+     */
+    optind = 0;
     /*
      * '+': options stop at the first TEXT, so words like "-v" later are text;
      * ':': a missing value comes back as ':', not as an unknown option.
@@ -493,7 +498,12 @@ static int shout_measure(int argc, char **argv, bool is_load)
     snprintf(opt.cfg.host, sizeof opt.cfg.host, "%s", SHOUT_DEFAULT_HOST);
     bool stats_given = false, duration_given = false, timeout_given = false;
     opterr = 0;
-    optind = 1;
+    /*
+     * 0, not 1: glibc then starts afresh. With 1 it keeps its scan pointer
+     * inside the last argv it read (after "-hh" stopped at the first 'h'),
+     * and the next parse would read a stale, maybe freed, string.
+     */
+    optind = 0;
     int c;
     int longindex = 0;
     while ((c = getopt_long(argc, argv, ":h", longopts, &longindex)) != -1) {

@@ -290,7 +290,12 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
     options_parse_addr(OPTIONS_DEFAULT_STATS_LISTEN, &opts->stats_listen);
 
     opterr = 0;
-    optind = 1;
+    /*
+     * 0, not 1: glibc then starts afresh. With 1 it keeps its scan pointer
+     * inside the last argv it read (after "-hh" stopped at the first 'h'),
+     * and the next parse would read a stale, maybe freed, string.
+     */
+    optind = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
         uint64_t value;
