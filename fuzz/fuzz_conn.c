@@ -48,7 +48,8 @@
  *   closes or accepts on its own, and reaches a close within a step bound;
  * - conn_feed refuses input the engine did not ask for and takes an empty
  *   feed, changing nothing; every byte the engine allocated is released by
- *   conn_free.
+ *   conn_free, and conn_bytes_held (what shoutd's memory budget counts) is
+ *   exactly the bytes the engine holds from the allocator after every round.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -107,11 +108,15 @@ struct fuzz_kernel {
 /* The fake allocator behind lib/'s buffers. */
 struct fuzz_heap {
     unsigned calls;
-    unsigned fail_at; /* 0: never */
-    bool fail_after;  /* every call from fail_at on fails, not only that one */
-    bool failed;      /* an allocation was refused */
-    size_t live;      /* allocations not yet released */
+    unsigned fail_at;  /* 0: never */
+    bool fail_after;   /* every call from fail_at on fails, not only that one */
+    bool failed;       /* an allocation was refused */
+    size_t live;       /* allocations not yet released */
+    size_t live_bytes; /* their bytes: what conn_bytes_held must report */
 };
+
+/* Each allocation carries its size in front, so that a release can count its bytes. */
+#define FUZZ_HEAP_PREFIX 16
 
 static struct fuzz_kernel kernel;
 static struct fuzz_heap heap;
@@ -283,17 +288,26 @@ static void *fuzz_alloc(size_t size)
         heap.failed = true;
         return NULL;
     }
-    void *bytes = malloc(size);
-    if (bytes)
-        heap.live++;
-    return bytes;
+    uint8_t *base = malloc(FUZZ_HEAP_PREFIX + size);
+    if (!base)
+        return NULL;
+    memcpy(base, &size, sizeof size);
+    heap.live++;
+    heap.live_bytes += size;
+    return base + FUZZ_HEAP_PREFIX;
 }
 
 static void fuzz_release(void *bytes)
 {
+    if (bytes == NULL)
+        return;
     FUZZ_CHECK(heap.live > 0, "a buffer released memory it never got");
+    uint8_t *base = (uint8_t *)bytes - FUZZ_HEAP_PREFIX;
+    size_t size;
+    memcpy(&size, base, sizeof size);
     heap.live--;
-    free(bytes);
+    heap.live_bytes -= size;
+    free(base);
 }
 
 /* The engine's buffers against the limits conn.h promises. */
@@ -316,6 +330,10 @@ static void fuzz_check_limits(const struct conn *engine)
                buf_len(&engine->sockperf.payload), lim->max_payload);
     FUZZ_CHECK(engine->state != CONN_BROKEN || (out == 0 && buf_len(&engine->pending) == 0),
                "a broken engine still holds bytes");
+    /* shoutd's memory budget (--max-buffered) is kept from conn_bytes_held: it must be true. */
+    FUZZ_CHECK(conn_bytes_held(engine) == heap.live_bytes,
+               "conn_bytes_held says %zu bytes, the allocator has %zu live",
+               conn_bytes_held(engine), heap.live_bytes);
 }
 
 /*
@@ -622,7 +640,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(engine.mode == (data[0] == WIRE_MAGIC_0 ? CONN_MODE_FRAMED : CONN_MODE_TEXT),
                    "first byte 0x%02x chose mode %d", data[0], (int)engine.mode);
     conn_free(&engine);
-    FUZZ_CHECK(heap.live == 0, "%zu allocations not released by conn_free", heap.live);
+    FUZZ_CHECK(heap.live == 0 && heap.live_bytes == 0,
+               "%zu allocations (%zu bytes) not released by conn_free", heap.live, heap.live_bytes);
     buf_set_allocator(NULL, NULL);
 
     fuzz_check_answer(end, final_state, mode, &limits, &counters);
