@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -463,4 +464,83 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         opts->stats_port = opts->port == 0 ? 0 : (uint16_t)(opts->port + 1);
     }
     return OPTIONS_RUN;
+}
+
+/* Where options_format writes: arguments, each ending in a NUL. */
+struct options_writer {
+    char *out;
+    size_t cap;
+    size_t len;
+    int count;
+    bool overflow;
+};
+
+static void options_write(struct options_writer *w, const char *arg)
+{
+    size_t n = strlen(arg) + 1;
+    if (w->overflow || n > w->cap - w->len) {
+        w->overflow = true;
+        return;
+    }
+    memcpy(w->out + w->len, arg, n);
+    w->len += n;
+    w->count++;
+}
+
+static void options_write_number(struct options_writer *w, const char *flag, uint64_t value)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%" PRIu64, value);
+    options_write(w, flag);
+    options_write(w, text);
+}
+
+int options_format(const struct options *opts, char *out, size_t cap)
+{
+    struct options_writer w = {.out = out, .cap = cap};
+    for (size_t i = 0; i < opts->listen_count; i++) {
+        options_write(&w, "--listen");
+        options_write(&w, opts->listen[i].text);
+    }
+    options_write_number(&w, "--port", opts->port);
+    options_write_number(&w, "--max-frame", opts->max_frame);
+    /* Given, so that the second parse keeps it rather than deriving it from --port. */
+    options_write_number(&w, "--stats-port", opts->stats_port);
+    options_write(&w, "--stats-listen");
+    options_write(&w, opts->stats_listen.text);
+    if (!opts->stats_enabled)
+        options_write(&w, "--no-stats");
+    if (opts->sockperf_enabled)
+        options_write_number(&w, "--sockperf-port", opts->sockperf_port);
+    if (opts->cpu >= 0)
+        options_write_number(&w, "--cpu", (uint64_t)opts->cpu);
+    options_write_number(&w, "--udp-rate-per-ip", opts->udp_rate_per_ip);
+    if (opts->udp_rate_burst != 0)
+        options_write_number(&w, "--udp-rate-burst", opts->udp_rate_burst);
+    if (opts->udp_rate_loopback)
+        options_write(&w, "--udp-rate-loopback");
+    options_write_number(&w, "--udp-rate", opts->udp_rate);
+    options_write_number(&w, "--grace", opts->grace_s);
+    options_write_number(&w, "--max-conns", opts->max_conns);
+    options_write_number(&w, "--max-conns-per-ip", opts->max_conns_per_ip);
+    options_write_number(&w, "--ipv6-prefix", opts->ipv6_prefix);
+    options_write_number(&w, "--frame-timeout", opts->frame_timeout_s);
+    options_write_number(&w, "--idle-timeout", opts->idle_timeout_s);
+    options_write_number(&w, "--write-timeout", opts->write_timeout_s);
+    /* 0 means "derive it", which no flag spells: leave those out. */
+    if (opts->max_output != 0)
+        options_write_number(&w, "--max-output", opts->max_output);
+    if (opts->max_buffered != 0)
+        options_write_number(&w, "--max-buffered", opts->max_buffered);
+    if (opts->max_buffered_per_ip_given)
+        options_write_number(&w, "--max-buffered-per-ip", opts->max_buffered_per_ip);
+    options_write_number(&w, "--backlog", (uint64_t)opts->backlog);
+    options_write_number(&w, "--busy-poll", opts->busy_poll_us);
+    if (opts->user[0] != '\0') {
+        options_write(&w, "--user");
+        options_write(&w, opts->user);
+    }
+    if (!opts->sandbox)
+        options_write(&w, "--no-sandbox");
+    return w.overflow ? -ENOSPC : w.count;
 }

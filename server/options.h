@@ -1,7 +1,8 @@
 /*
  * options: shoutd's command line. options_parse fills a struct from argv
- * and reports a bad option with a one-line message; nothing is allocated,
- * the listen addresses are copied into the struct itself.
+ * and reports a bad option with a one-line message; options_format writes
+ * a struct back as arguments. Nothing is allocated: the listen addresses
+ * are copied into the struct itself, and the caller owns every buffer.
  */
 #ifndef SHOUTD_OPTIONS_H
 #define SHOUTD_OPTIONS_H
@@ -99,5 +100,15 @@ enum options_result {
 };
 
 enum options_result options_parse(struct options *opts, int argc, char **argv);
+
+/*
+ * The command line that gives opts back: every field, spelled out (defaults
+ * included), as arguments one after another in out, each ending in a NUL,
+ * without the program's name. Parsing them gives a struct that formats the
+ * same (fuzz_options checks it). Returns how many arguments were written,
+ * or -ENOSPC when out is too small; OPTIONS_FORMAT_MAX is always enough.
+ */
+#define OPTIONS_FORMAT_MAX 4096
+int options_format(const struct options *opts, char *out, size_t cap);
 
 #endif
