@@ -76,6 +76,13 @@ static const size_t FUZZ_READ_LENS[16] = {
     1, 2, 3, 5, 8, 15, 16, 17, 31, 32, 64, 100, 256, 1000, 4096, CONN_FEED_MAX,
 };
 
+/*
+ * The cost oracle's bound on copies inside the buffers: per byte of traffic,
+ * and a constant for a first slide of up to one 64 KiB read.
+ */
+#define FUZZ_MOVES_PER_BYTE 4
+#define FUZZ_MOVES_SLACK    (2 * CONN_FEED_MAX)
+
 /* Any descriptor number will do: the fake kernel checks that it is the one it gave out. */
 #define FUZZ_FD 7
 
@@ -620,6 +627,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                heap.fail_at, heap.fail_after ? " and after" : "", kernel.drain_step);
 
     buf_set_allocator(fuzz_alloc, fuzz_release);
+    size_t moved = 0;
+    buf_count_moves(&moved);
     struct conn_counters counters = {0};
     struct conn engine;
     /* shoutd's main port uses conn_init_mode(UNDECIDED), the same as conn_init. */
@@ -640,6 +649,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(engine.mode == (data[0] == WIRE_MAGIC_0 ? CONN_MODE_FRAMED : CONN_MODE_TEXT),
                    "first byte 0x%02x chose mode %d", data[0], (int)engine.mode);
     conn_free(&engine);
+    buf_count_moves(NULL);
+    /*
+     * The cost oracle: copies inside the buffers are paid for by the bytes
+     * that came in and went out, a few times over at most. A buffer that
+     * slides a near-full queue to make room for every small reply does
+     * work quadratic in them and fails here.
+     */
+    size_t traffic = kernel.received + kernel.sent_len;
+    FUZZ_CHECK(moved <= FUZZ_MOVES_PER_BYTE * traffic + FUZZ_MOVES_SLACK,
+               "the buffers copied %zu bytes inside themselves for %zu bytes of traffic", moved,
+               traffic);
     FUZZ_CHECK(heap.live == 0 && heap.live_bytes == 0,
                "%zu allocations (%zu bytes) not released by conn_free", heap.live, heap.live_bytes);
     buf_set_allocator(NULL, NULL);

@@ -5,7 +5,12 @@
  * holds more than its limit: every operation that would grow it past the
  * limit fails without changing it. Storage is allocated lazily, grows
  * geometrically up to the limit, and is released when the buffer empties
- * (buf_consume), so an idle owner costs no heap.
+ * (buf_consume), so an idle owner costs no heap. A buffer that is consumed
+ * from while it is appended to may hold storage of up to twice its limit
+ * (never more bytes than the limit): that slack is what lets every byte
+ * moved inside it be paid for by a byte consumed, so the work per byte
+ * stays constant however the appends and consumes interleave. Its storage
+ * is what buf_capacity reports, and what shoutd's memory budget counts.
  *
  * Memory: the buffer owns its storage; buf_free releases it. Pointers from
  * buf_head and buf_reserve are valid until the next call that changes the
@@ -39,6 +44,14 @@ typedef void buf_release_fn(void *bytes);
  * allocator it replaces returned (a wrapper around malloc and free).
  */
 void buf_set_allocator(buf_alloc_fn *alloc, buf_release_fn *release);
+
+/*
+ * Add to *moved every byte a buffer copies inside itself (sliding its live
+ * bytes to the front, or into larger storage); NULL stops counting. For the
+ * fuzzers' cost oracle, which holds that work to the bytes that came and
+ * went: process-wide like buf_set_allocator, with the same care.
+ */
+void buf_count_moves(size_t *moved);
 
 void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b);
