@@ -2,7 +2,7 @@
  * fuzz_sockperf: the sockperf codec and answerer of lib/sockperf.c, against
  * a reference model of docs/protocol.md's "sockperf compatibility".
  *
- * Input (fuzz_split.h): max_payload (be16; 0xFFFF means UINT32_MAX), which
+ * Input (fuzz_split.h): max_payload (be32; 1 MiB is shoutd's default), which
  * allocation of the payload store fails (fuzz_alloc.h; 0 none), the cuts,
  * then bytes that are used three ways: as a TCP stream, as one UDP
  * datagram, and (their first 14) as a header.
@@ -276,8 +276,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t empty[1];
     struct fuzz_reader r = fuzz_reader_init(size ? data : empty, size);
-    uint16_t limit = fuzz_read_be16(&r);
-    uint32_t max_payload = limit == 0xFFFF ? UINT32_MAX : limit;
+    uint32_t max_payload = fuzz_read_max_payload(&r);
     size_t fail_at = fuzz_read_u8(&r);
     struct fuzz_split split = fuzz_read_split(&r);
 

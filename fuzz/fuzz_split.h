@@ -63,6 +63,17 @@ static inline uint16_t fuzz_read_be16(struct fuzz_reader *r)
     return (uint16_t)(hi << 8 | fuzz_read_u8(r));
 }
 
+/*
+ * A codec's max_payload: be32, so that shoutd's 1 MiB default, its 256 MiB
+ * cap and UINT32_MAX (no limit at all, which a length field of gigabytes
+ * meets) are all inputs.
+ */
+static inline uint32_t fuzz_read_max_payload(struct fuzz_reader *r)
+{
+    uint32_t hi = fuzz_read_be16(r);
+    return hi << 16 | fuzz_read_be16(r);
+}
+
 static inline uint64_t fuzz_read_be64(struct fuzz_reader *r)
 {
     uint64_t v = 0;

@@ -2,7 +2,7 @@
  * fuzz_udp: the datagram handler, udp_answer in lib/udp.c, against a
  * reference model of docs/protocol.md's UDP rules.
  *
- * Input: max_payload (be16; 0xFFFF means UINT32_MAX), then the datagram.
+ * Input: max_payload (be32; 1 MiB is shoutd's default), then the datagram.
  *
  * Oracles:
  * - Never a reply larger than the datagram (no amplification). The reply
@@ -111,8 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t empty[1];
     struct fuzz_reader r = fuzz_reader_init(size ? data : empty, size);
-    uint16_t limit = fuzz_read_be16(&r);
-    uint32_t max_payload = limit == 0xFFFF ? UINT32_MAX : limit;
+    uint32_t max_payload = fuzz_read_max_payload(&r);
     size_t len = r.left;
 
     /* Exactly len bytes each, so that ASan sees a read or a write one byte past the datagram. */

@@ -2,11 +2,11 @@
  * fuzz_wire: the frame codec of lib/wire.c, decoder and encoder, against a
  * reference model of the framing written from docs/protocol.md.
  *
- * Input (fuzz_split.h): max_payload (be16; 0xFFFF means no limit at all,
- * UINT32_MAX, so that a length field of gigabytes meets a decoder that
- * would accept it), an error code and a buffer size for wire_encode_error,
- * which allocation of the payload store fails (fuzz_alloc.h; 0 none), the
- * cuts, then the byte stream.
+ * Input (fuzz_split.h): max_payload (be32: shoutd's 1 MiB default, its
+ * 256 MiB cap, and UINT32_MAX, no limit at all, so that a length field of
+ * gigabytes meets a decoder that would accept it), an error code and a
+ * buffer size for wire_encode_error, which allocation of the payload store
+ * fails (fuzz_alloc.h; 0 none), the cuts, then the byte stream.
  *
  * Oracles:
  * - The stream is decoded twice, in one piece and in the fuzzer's pieces,
@@ -252,8 +252,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t empty[1];
     struct fuzz_reader r = fuzz_reader_init(size ? data : empty, size);
-    uint16_t limit = fuzz_read_be16(&r);
-    uint32_t max_payload = limit == 0xFFFF ? UINT32_MAX : limit;
+    uint32_t max_payload = fuzz_read_max_payload(&r);
     /* One code past the last, to see the reason of an unknown code too. */
     enum wire_error code = (enum wire_error)(fuzz_read_u8(&r) % (WIRE_ERROR_CODE_MAX + 2));
     size_t error_cap = fuzz_read_u8(&r);
