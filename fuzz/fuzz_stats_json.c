@@ -20,6 +20,13 @@
  * - The outputs for the CPU numbers are optional: leaving them out (NULL)
  *   changes nothing else. The change from an answer to itself is all zeros
  *   and known.
+ * - The round trip: the input's bytes are also taken as the server's
+ *   counters (below 2^60 each, so that the client's sums cannot overflow,
+ *   and jansson, which reads integers as int64, can read them) and its
+ *   process figures, written by shoutd's own stats_format and read by the
+ *   client: always accepted, and every value it derives is what the
+ *   counters say (framed requests plus sockperf replies, TCP plus UDP bytes,
+ *   every error code), the CPU numbers and times included.
  */
 #include <jansson.h>
 #include <math.h>
@@ -30,6 +37,7 @@
 
 #include "fuzz_check.h"
 #include "report.h"
+#include "stats.h"
 
 #define STATS_SENTINEL_CPU 12345
 
@@ -126,6 +134,61 @@ static void stats_check_delta_to_itself(const struct server_counters *s)
     FUZZ_CHECK(stats_same(&delta, &zero), "an answer minus itself is not zero");
 }
 
+/* The next 8 input bytes as a counter below 2^60 (0 once the input runs out). */
+static uint64_t stats_take_counter(const uint8_t **data, size_t *size)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8 && *size > 0; i++, (*data)++, (*size)--)
+        v = v << 8 | **data;
+    return v & ((UINT64_C(1) << 60) - 1);
+}
+
+/* shoutd writes its counters, the client reads them: every derived value must survive. */
+static void stats_check_round_trip(const uint8_t *data, size_t size)
+{
+    struct stats_counters c = {0};
+    uint64_t *fields[] = {
+        &c.engine.requests,     &c.engine.text_bytes,       &c.engine.bytes_in,
+        &c.engine.bytes_out,    &c.engine.sockperf_replies, &c.server.udp_replies,
+        &c.server.udp_bytes_in, &c.server.udp_bytes_out,    &c.server.accepted,
+        &c.loop_wakeups,
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        *fields[i] = stats_take_counter(&data, &size);
+    for (int code = 1; code <= WIRE_ERROR_CODE_MAX; code++)
+        c.engine.errors[code] = stats_take_counter(&data, &size);
+    uint64_t cpus = stats_take_counter(&data, &size);
+    struct stats_process process = {
+        .pid = 1,
+        .cpu = (int)(cpus % ((1 << 20) + 2)) - 1,
+        .pinned_cpu = (int)((cpus >> 21) % ((1 << 20) + 2)) - 1,
+        /* Whole microseconds: what %.6f writes is then exactly what was meant. */
+        .user_s = (double)(stats_take_counter(&data, &size) % 1000000000000) / 1e6,
+        .system_s = (double)(stats_take_counter(&data, &size) % 1000000000000) / 1e6,
+    };
+    char json[STATS_JSON_MAX];
+    size_t len = stats_format(&c, &process, json, sizeof json);
+    FUZZ_CHECK(len > 0, "stats_format ran out of room");
+    struct server_counters got;
+    int cpu, pinned;
+    FUZZ_CHECK(report_parse_stats(json, len, &got, &cpu, &pinned) == 0,
+               "the client refused shoutd's own answer: %.*s", (int)len, json);
+    uint64_t errors = 0;
+    for (int code = 1; code <= WIRE_ERROR_CODE_MAX; code++)
+        errors += c.engine.errors[code];
+    FUZZ_CHECK(got.known && got.requests == c.engine.requests + c.engine.sockperf_replies &&
+                   got.text_bytes == c.engine.text_bytes &&
+                   got.udp_replies == c.server.udp_replies &&
+                   got.bytes_in == c.engine.bytes_in + c.server.udp_bytes_in &&
+                   got.bytes_out == c.engine.bytes_out + c.server.udp_bytes_out &&
+                   got.errors == errors && cpu == process.cpu && pinned == process.pinned_cpu,
+               "the client read shoutd's counters wrong: %.*s", (int)len, json);
+    FUZZ_CHECK(fabs(got.cpu.user_s - process.user_s) < 1e-6 &&
+                   fabs(got.cpu.system_s - process.system_s) < 1e-6,
+               "CPU times %f, %f read as %f, %f", process.user_s, process.system_s, got.cpu.user_s,
+               got.cpu.system_s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -164,5 +227,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc_without = report_parse_stats(text, size, &without_cpus, NULL, NULL);
     FUZZ_CHECK(rc_without == rc && (rc < 0 || stats_same(&without_cpus, &got)),
                "leaving out the CPU outputs changed the answer");
+    stats_check_round_trip(data, size);
     return 0;
 }

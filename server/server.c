@@ -120,7 +120,9 @@ static void server_dump_counters(const struct server *server)
     char json[STATS_JSON_MAX];
     struct stats_process process;
     stats_sample_process(server, &process);
-    size_t len = stats_format(server, &process, json, sizeof json);
+    struct stats_counters counters;
+    stats_gather(server, &counters);
+    size_t len = stats_format(&counters, &process, json, sizeof json);
     if (len > 0)
         fprintf(stderr, "shoutd: counters %.*s", (int)len, json);
 }

@@ -68,10 +68,10 @@ void stats_sample_process(const struct server *server, struct stats_process *pro
         process->cpu = -1;
 }
 
-static void stats_put_tcp(struct stats_json *json, const struct server *server)
+static void stats_put_tcp(struct stats_json *json, const struct stats_counters *counters)
 {
-    const struct server_stats *st = &server->stats;
-    const struct conn_counters *c = &server->counters;
+    const struct server_stats *st = &counters->server;
+    const struct conn_counters *c = &counters->engine;
     stats_put(json,
               "\"tcp\":{\"open\":%" PRIu32 ",\"accepted\":%" PRIu64 ",\"closed\":%" PRIu64
               ",\"resets\":%" PRIu64 ",\"refused_no_fds\":%" PRIu64 ",\"accept_pauses\":%" PRIu64
@@ -81,16 +81,16 @@ static void stats_put_tcp(struct stats_json *json, const struct server *server)
               ",\"text_bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
               ",\"bytes_discarded\":%" PRIu64 ",\"buffered\":%zu,\"closed_memory\":%" PRIu64
               ",\"closed_memory_per_ip\":%" PRIu64 "},",
-              server->conns.open, st->accepted, st->closed, st->resets, st->refused_no_fds,
+              counters->open, st->accepted, st->closed, st->resets, st->refused_no_fds,
               st->accept_pauses, st->refused_max_conns, st->refused_per_ip, st->lingers_expired,
               st->timeouts_frame, st->timeouts_idle, st->timeouts_write, c->requests, c->text_bytes,
-              c->bytes_in, c->bytes_out, c->bytes_discarded, server->held.total, st->closed_memory,
+              c->bytes_in, c->bytes_out, c->bytes_discarded, counters->buffered, st->closed_memory,
               st->closed_memory_per_ip);
 }
 
-static void stats_put_udp(struct stats_json *json, const struct server *server)
+static void stats_put_udp(struct stats_json *json, const struct stats_counters *counters)
 {
-    const struct server_stats *st = &server->stats;
+    const struct server_stats *st = &counters->server;
     stats_put(json,
               "\"udp\":{\"datagrams\":%" PRIu64 ",\"replies\":%" PRIu64 ",\"bytes_in\":%" PRIu64
               ",\"bytes_out\":%" PRIu64 ",\"dropped_empty\":%" PRIu64 ",\"dropped_short\":%" PRIu64
@@ -100,7 +100,7 @@ static void stats_put_udp(struct stats_json *json, const struct server *server)
               st->udp_datagrams, st->udp_replies, st->udp_bytes_in, st->udp_bytes_out,
               st->udp_dropped_empty, st->udp_dropped_short, st->udp_dropped_source_port,
               st->udp_dropped_rate, st->udp_dropped_global_rate, st->udp_error_replies,
-              st->udp_send_failed, server->udp_rate.per_ip.evictions);
+              st->udp_send_failed, counters->rate_evictions);
 }
 
 static void stats_put_errors(struct stats_json *json, const uint64_t *errors)
@@ -117,27 +117,41 @@ static void stats_put_errors(struct stats_json *json, const uint64_t *errors)
     stats_put(json, "}");
 }
 
-size_t stats_format(const struct server *server, const struct stats_process *process, char *out,
-                    size_t cap)
+void stats_gather(const struct server *server, struct stats_counters *counters)
+{
+    *counters = (struct stats_counters){
+        .server = server->stats,
+        .engine = server->counters,
+        .open = server->conns.open,
+        .buffered = server->held.total,
+        .rate_evictions = server->udp_rate.per_ip.evictions,
+        .loop_wakeups = server->loop.wakeups,
+        .loop_spins = server->loop.spins,
+        .busy_poll_us = server->opts.busy_poll_us,
+    };
+}
+
+size_t stats_format(const struct stats_counters *counters, const struct stats_process *process,
+                    char *out, size_t cap)
 {
     struct stats_json json = {.at = out, .cap = cap};
-    const struct conn_counters *c = &server->counters;
+    const struct conn_counters *c = &counters->engine;
     stats_put(&json,
               "{\"shoutd\":\"%s\",\"pid\":%ld,\"uptime_s\":%.6f,\"cpu\":%d,\"pinned_cpu\":%d,"
               "\"rusage\":{\"user_s\":%.6f,\"system_s\":%.6f},\"loop_wakeups\":%" PRIu64
               ",\"malloc_trims\":%" PRIu64 ",\"busy_poll_us\":%" PRIu32 ",\"loop_spins\":%" PRIu64
               ",",
               SHOUT_VERSION, process->pid, process->uptime_s, process->cpu, process->pinned_cpu,
-              process->user_s, process->system_s, server->loop.wakeups, server->stats.malloc_trims,
-              server->opts.busy_poll_us, server->loop.spins);
-    stats_put_tcp(&json, server);
-    stats_put_udp(&json, server);
+              process->user_s, process->system_s, counters->loop_wakeups,
+              counters->server.malloc_trims, counters->busy_poll_us, counters->loop_spins);
+    stats_put_tcp(&json, counters);
+    stats_put_udp(&json, counters);
     stats_put(&json,
               "\"sockperf\":{\"messages\":%" PRIu64 ",\"replies\":%" PRIu64
               ",\"bad_length\":%" PRIu64 "},",
               c->sockperf_messages, c->sockperf_replies, c->sockperf_bad_length);
     stats_put(&json, "\"shutdown\":{\"clean\":%" PRIu64 ",\"cut\":%" PRIu64 "},",
-              server->stats.shutdown_clean, server->stats.shutdown_cut);
+              counters->server.shutdown_clean, counters->server.shutdown_cut);
     stats_put_errors(&json, c->errors);
     stats_put(&json, "}\n");
     return json.overflow ? 0 : json.len;
@@ -148,7 +162,9 @@ static void stats_answer(struct server *server, int fd)
     char json[STATS_JSON_MAX];
     struct stats_process process;
     stats_sample_process(server, &process);
-    size_t len = stats_format(server, &process, json, sizeof json);
+    struct stats_counters counters;
+    stats_gather(server, &counters);
+    size_t len = stats_format(&counters, &process, json, sizeof json);
     /* One try: a short or failed write only costs this client its answer, never a wait. */
     if (len > 0)
         (void)send(fd, json, len, MSG_NOSIGNAL | MSG_DONTWAIT);

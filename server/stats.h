@@ -35,9 +35,30 @@ struct stats_process {
 
 void stats_sample_process(const struct server *server, struct stats_process *process);
 
-/* The JSON object and its newline in out[0..cap); returns its length, or 0 if cap was short. */
-size_t stats_format(const struct server *server, const struct stats_process *process, char *out,
-                    size_t cap);
+/*
+ * The counters the stats port reports, copied out of the server by
+ * stats_gather, so that stats_format is pure (numbers in, bytes out) and is
+ * tested and fuzzed without a server.
+ */
+struct stats_counters {
+    struct server_stats server;  /* shoutd's own: connections, UDP, shutdown, trims */
+    struct conn_counters engine; /* the connection engines', both serving ports */
+    uint32_t open;               /* TCP connections open now */
+    size_t buffered;             /* bytes their buffers hold (the memory budget's total) */
+    uint64_t rate_evictions;     /* UDP sources forgotten by the per-source budget */
+    uint64_t loop_wakeups;
+    uint64_t loop_spins;
+    uint32_t busy_poll_us;
+};
+
+void stats_gather(const struct server *server, struct stats_counters *counters);
+
+/*
+ * The JSON object, its newline and a NUL in out[0..cap); returns its length
+ * (without the NUL), or 0 if cap was short.
+ */
+size_t stats_format(const struct stats_counters *counters, const struct stats_process *process,
+                    char *out, size_t cap);
 
 /* The stats listener's callback (its owner is the server): answer every waiting client. */
 void stats_on_listener_ready(struct loop_source *listener, uint32_t events);
