@@ -38,6 +38,9 @@
  * - after a drain, a framed connection gets every reply to what it had
  *   sent, then error 7 with id 0, then a lingering close; text and sockperf
  *   get their replies and a close;
+ * - conn_mid_request (what the frame deadline asks) is true exactly when
+ *   the bytes decoded so far end inside a frame or sockperf message, or no
+ *   byte (no sockperf message) came yet;
  * - a reset, an EOF or a closed connection happens only when the fake
  *   kernel reported one (or memory ran out): a pump that takes EINTR or
  *   EAGAIN for a reset or an EOF fails here;
@@ -363,6 +366,35 @@ static void fuzz_check_feed_edges(struct conn *engine)
                "an empty or refused conn_feed changed the engine");
 }
 
+/*
+ * Whether the engine is in the middle of a request, as the bytes say: the
+ * peer's stream, up to what the engine has decoded (read, less what it holds
+ * back), walked frame by frame (16-byte header, its length of payload) or
+ * message by message (sockperf: the total length at offset 10). Only while
+ * the framing holds (state CONN_OPEN). This is what the frame deadline
+ * (--frame-timeout) asks conn_mid_request.
+ */
+static bool fuzz_expect_mid_request(const struct conn *engine)
+{
+    size_t decoded = kernel.fed - buf_len(&engine->pending);
+    if (engine->mode == CONN_MODE_UNDECIDED)
+        return true;
+    if (engine->mode == CONN_MODE_TEXT)
+        return false;
+    bool sockperf = engine->mode == CONN_MODE_SOCKPERF;
+    size_t header = sockperf ? 14 : WIRE_HEADER_LEN, at = 0, whole = 0;
+    while (at + header <= decoded) {
+        const uint8_t *h = kernel.stream + at + (sockperf ? 10 : 4);
+        uint64_t field = (uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 8 | h[3];
+        uint64_t size = sockperf ? field : header + field;
+        if (at + size > decoded)
+            break;
+        at += (size_t)size;
+        whole++;
+    }
+    return at != decoded || (sockperf && whole == 0);
+}
+
 enum fuzz_end {
     FUZZ_RUNNING,
     FUZZ_CLOSED,   /* PUMP_CLOSE while serving */
@@ -407,6 +439,10 @@ static enum fuzz_end fuzz_drive(struct conn *engine, size_t step_cap)
         switch (outcome.next) {
         case PUMP_WAIT:
             fuzz_check_feed_edges(engine);
+            FUZZ_CHECK(engine->state != CONN_OPEN ||
+                           conn_mid_request(engine) == fuzz_expect_mid_request(engine),
+                       "conn_mid_request says %d after %zu bytes decoded", conn_mid_request(engine),
+                       kernel.fed - buf_len(&engine->pending));
             /* The deadlines take these as progress: they must be what moved. */
             FUZZ_CHECK(outcome.bytes_read == kernel.received - received_before &&
                            outcome.bytes_sent == kernel.sent_len - sent_before,
