@@ -6,10 +6,12 @@
  * (buf_set_allocator, lib/buf.h), both of which fail when the input says
  * so. A small epoll stand-in calls the pump the way stream.c does.
  *
- * Input: [peer stream][script][K]. The last byte K is the script's length
- * (capped at what there is); the bytes before the script are what the peer
- * sends, followed by its EOF. The script is read forward, one byte per
- * decision; when it runs out the fake kernel stops failing and makes
+ * Input: [L][script][peer stream]. L (be16) is the script's length, capped
+ * at what there is; the bytes after the script are what the peer sends,
+ * followed by its EOF. The script is position-addressed: decision k is
+ * script byte k, read forward, and it is up to 65535 decisions long, so
+ * cutting or growing the stream at its end leaves every decision where it
+ * was. When the script runs out the fake kernel stops failing and makes
  * progress, so no input can spin the loop.
  *   script[0]  max_payload, FUZZ_PAYLOAD_LIMITS[b & 15]
  *   script[1]  max_output, FUZZ_OUTPUT_LIMITS[b & 15]
@@ -80,11 +82,13 @@ static const size_t FUZZ_READ_LENS[16] = {
 };
 
 /*
- * The cost oracle's bound on copies inside the buffers: per byte of traffic,
- * and a constant for a first slide of up to one 64 KiB read.
+ * The cost oracle's bound on copies inside the buffers, per byte of traffic:
+ * growth copies at most what doubling stores (twice what came), and a slide
+ * moves no more than was consumed in front of it. The constant is a few
+ * small buffers' first growth.
  */
 #define FUZZ_MOVES_PER_BYTE 4
-#define FUZZ_MOVES_SLACK    (2 * CONN_FEED_MAX)
+#define FUZZ_MOVES_SLACK    4096
 
 /* Any descriptor number will do: the fake kernel checks that it is the one it gave out. */
 #define FUZZ_FD 7
@@ -635,11 +639,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     trace = getenv("FUZZ_CONN_TRACE") != NULL;
-    size_t script_len = data[size - 1] < size - 1 ? data[size - 1] : size - 1;
-    size_t stream_len = size - 1 - script_len;
+    size_t header = size < 2 ? size : 2;
+    size_t claimed = size < 2 ? 0 : (size_t)data[0] << 8 | data[1];
+    size_t script_len = claimed < size - header ? claimed : size - header;
+    size_t stream_len = size - header - script_len;
     kernel = (struct fuzz_kernel){
-        .script = {.bytes = data + stream_len, .len = script_len},
-        .stream = data,
+        .script = {.bytes = data + header, .len = script_len},
+        .stream = data + header + script_len,
         .stream_len = stream_len,
         .serving = true,
         /* The longest right answer: every byte echoed, plus one error frame. */
@@ -682,8 +688,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     enum fuzz_end end = fuzz_drive(&engine, 2 * size + 16);
     enum conn_state final_state = engine.state;
     if (kernel.fed > 0 && mode == CONN_MODE_UNDECIDED)
-        FUZZ_CHECK(engine.mode == (data[0] == WIRE_MAGIC_0 ? CONN_MODE_FRAMED : CONN_MODE_TEXT),
-                   "first byte 0x%02x chose mode %d", data[0], (int)engine.mode);
+        FUZZ_CHECK(engine.mode ==
+                       (kernel.stream[0] == WIRE_MAGIC_0 ? CONN_MODE_FRAMED : CONN_MODE_TEXT),
+                   "first byte 0x%02x chose mode %d", kernel.stream[0], (int)engine.mode);
     conn_free(&engine);
     buf_count_moves(NULL);
     /*
