@@ -63,6 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "conn.h"
@@ -142,6 +143,53 @@ static bool trace;
             fprintf(stderr, __VA_ARGS__);                                                          \
     } while (0)
 
+/*
+ * The torture run (FUZZ_CONN_TORTURE=N in the environment; ci/fuzz
+ * --torture): every input is run once without faults, recording which
+ * call asked for each decision, then once per decision position and per
+ * fault class that call can return, with that one fault injected there, and
+ * once per allocation failing (alone, and with every one after it). N caps
+ * the positions per input (0: all of them). Every run keeps every oracle.
+ * At exit it prints the site x class matrix of runs, and fails if a cell a
+ * call can return was never exercised.
+ */
+enum fuzz_site { FUZZ_SITE_RECV, FUZZ_SITE_SEND, FUZZ_SITE_SHUTDOWN, FUZZ_SITE_ALLOC, FUZZ_SITES };
+
+/* One fault: the script byte that makes it, and its name. */
+struct fuzz_fault {
+    uint8_t byte;
+    const char *name;
+};
+
+/* What each call can return (the alloc row's bytes are the allocation script byte's flag). */
+static const struct fuzz_fault FUZZ_FAULTS[FUZZ_SITES][5] = {
+    [FUZZ_SITE_RECV] =
+        {{0x00, "EAGAIN"}, {0x01, "EINTR"}, {0x02, "ECONNRESET"}, {0x03, "EOF"}, {0x04, "short"}},
+    [FUZZ_SITE_SEND] = {{0x00, "EAGAIN"}, {0x01, "EINTR"}, {0x02, "ECONNRESET"}, {0x03, "short"}},
+    [FUZZ_SITE_SHUTDOWN] = {{0x02, "ENOTCONN"}},
+    [FUZZ_SITE_ALLOC] = {{0x00, "ENOMEM"}, {0x80, "ENOMEM+"}},
+};
+static const char *const FUZZ_SITE_NAMES[FUZZ_SITES] = {"recv", "send", "shutdown", "alloc"};
+/* The byte each call takes as "no fault": what it does once the script is spent. */
+static const uint8_t FUZZ_SUCCESS[FUZZ_SITES] = {0xF4, 0x07, 0x00, 0x00};
+#define FUZZ_TORTURE_MAX 65535
+
+static struct {
+    bool on;
+    size_t cap;     /* positions per input, 0: all */
+    bool recording; /* the fault-free run: note each decision's call */
+    size_t count;   /* decisions noted */
+    uint8_t sites[FUZZ_TORTURE_MAX];
+    uint64_t runs[FUZZ_SITES][5];
+    uint64_t inputs;
+} torture;
+
+static void fuzz_torture_note(enum fuzz_site site)
+{
+    if (torture.recording && torture.count < FUZZ_TORTURE_MAX)
+        torture.sites[torture.count++] = (uint8_t)site;
+}
+
 /* The next script byte, or false when the script is spent (no more faults). */
 static bool fuzz_next(struct fuzz_script *s, uint8_t *byte)
 {
@@ -177,6 +225,7 @@ static ssize_t fuzz_recv(int fd, void *buf, size_t len, int flags)
         return 0;
     size_t want = len;
     uint8_t b;
+    fuzz_torture_note(FUZZ_SITE_RECV);
     if (fuzz_next(&kernel.script, &b)) {
         switch (b & 15) {
         case 0:
@@ -218,6 +267,7 @@ static ssize_t fuzz_send(int fd, const void *buf, size_t len, int flags)
     FUZZ_CHECK(len > 0, "send of nothing");
     size_t n = len;
     uint8_t b;
+    fuzz_torture_note(FUZZ_SITE_SEND);
     if (fuzz_next(&kernel.script, &b)) {
         switch (b & 15) {
         case 0:
@@ -255,6 +305,7 @@ static int fuzz_shutdown(int fd, int how)
     conn_output(kernel.engine, &queued);
     FUZZ_CHECK(queued == 0, "shutdown with %zu bytes still queued: they would be lost", queued);
     uint8_t b;
+    fuzz_torture_note(FUZZ_SITE_SHUTDOWN);
     if (fuzz_next(&kernel.script, &b) && (b & 15) == 2)
         return (int)fuzz_fail(ENOTCONN, "shutdown: ENOTCONN");
     FUZZ_TRACE("  shutdown\n");
@@ -632,20 +683,14 @@ static void fuzz_check_answer(enum fuzz_end end, enum conn_state final_state,
     conn_model_free(&m);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One connection: the script's decisions against the peer's stream, every oracle checked. */
+static void fuzz_conn_run(const uint8_t *script, size_t script_len, const uint8_t *stream,
+                          size_t stream_len)
 {
-    if (size == 0)
-        return 0;
-    trace = getenv("FUZZ_CONN_TRACE") != NULL;
-    size_t header = size < 2 ? size : 2;
-    size_t claimed = size < 2 ? 0 : (size_t)data[0] << 8 | data[1];
-    size_t script_len = claimed < size - header ? claimed : size - header;
-    size_t stream_len = size - header - script_len;
+    size_t size = 2 + script_len + stream_len;
     kernel = (struct fuzz_kernel){
-        .script = {.bytes = data + header, .len = script_len},
-        .stream = data + header + script_len,
+        .script = {.bytes = script, .len = script_len},
+        .stream = stream,
         .stream_len = stream_len,
         .serving = true,
         /* The longest right answer: every byte echoed, plus one error frame. */
@@ -709,5 +754,87 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_check_answer(end, final_state, mode, &limits, &counters);
     free(kernel.sent);
+}
+
+/* The input once without faults, then with each one fault at each position it can go. */
+static void fuzz_torture(const uint8_t *script, size_t script_len, const uint8_t *stream,
+                         size_t stream_len)
+{
+    static uint8_t faulty[4 + FUZZ_TORTURE_MAX + 1];
+    /* The limits, the mode and the drain from the input; no allocation fails. */
+    size_t header = script_len < 3 ? script_len : 3;
+    memcpy(faulty, script, header);
+    memset(faulty + header, 0, 4 - header);
+    torture.recording = true;
+    torture.count = 0;
+    fuzz_conn_run(faulty, 4, stream, stream_len);
+    torture.recording = false;
+    size_t decisions = torture.count, allocations = heap.calls;
+    size_t positions = torture.cap != 0 && decisions > torture.cap ? torture.cap : decisions;
+    for (size_t k = 0; k < positions; k++) {
+        faulty[4 + k] = FUZZ_SUCCESS[torture.sites[k]];
+        for (size_t c = 0; c < 5 && FUZZ_FAULTS[torture.sites[k]][c].name != NULL; c++) {
+            faulty[4 + k] = FUZZ_FAULTS[torture.sites[k]][c].byte;
+            fuzz_conn_run(faulty, 4 + k + 1, stream, stream_len);
+            torture.runs[torture.sites[k]][c]++;
+        }
+        faulty[4 + k] = FUZZ_SUCCESS[torture.sites[k]];
+    }
+    /* The script's allocation byte names allocations 1 to 127. */
+    size_t failing = allocations < 0x7f ? allocations : 0x7f;
+    if (torture.cap != 0 && torture.cap < failing)
+        failing = torture.cap;
+    for (size_t n = 1; n <= failing; n++) {
+        for (size_t c = 0; c < 2; c++) {
+            faulty[3] = (uint8_t)(n | FUZZ_FAULTS[FUZZ_SITE_ALLOC][c].byte);
+            fuzz_conn_run(faulty, 4, stream, stream_len);
+            torture.runs[FUZZ_SITE_ALLOC][c]++;
+        }
+    }
+    torture.inputs++;
+}
+
+/* At exit of a torture run: the matrix, and a failure for a fault never injected. */
+__attribute__((destructor)) static void fuzz_torture_report(void)
+{
+    if (!torture.on)
+        return;
+    bool missing = false;
+    fprintf(stderr, "torture: %llu inputs; runs per call and fault:\n",
+            (unsigned long long)torture.inputs);
+    for (int site = 0; site < FUZZ_SITES; site++) {
+        fprintf(stderr, "torture:   %-8s", FUZZ_SITE_NAMES[site]);
+        for (int c = 0; c < 5 && FUZZ_FAULTS[site][c].name != NULL; c++) {
+            fprintf(stderr, "  %s %llu", FUZZ_FAULTS[site][c].name,
+                    (unsigned long long)torture.runs[site][c]);
+            missing = missing || torture.runs[site][c] == 0;
+        }
+        fputc('\n', stderr);
+    }
+    if (missing) {
+        fprintf(stderr, "torture: a call was never given a fault it can return\n");
+        _exit(1);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    trace = getenv("FUZZ_CONN_TRACE") != NULL;
+    const char *torture_cap = getenv("FUZZ_CONN_TORTURE");
+    torture.on = torture_cap != NULL;
+    torture.cap = torture.on ? (size_t)strtoul(torture_cap, NULL, 10) : 0;
+    size_t header = size < 2 ? size : 2;
+    size_t claimed = size < 2 ? 0 : (size_t)data[0] << 8 | data[1];
+    size_t script_len = claimed < size - header ? claimed : size - header;
+    const uint8_t *script = data + header, *stream = script + script_len;
+    size_t stream_len = size - header - script_len;
+    if (torture.on)
+        fuzz_torture(script, script_len, stream, stream_len);
+    else
+        fuzz_conn_run(script, script_len, stream, stream_len);
     return 0;
 }
