@@ -177,6 +177,17 @@ static int dgram_plan_runs(const struct mmsghdr *replies, int count, struct dgra
     return n;
 }
 
+/* One reply's send, as the counters see it: sent (n bytes) or lost (n < 0). */
+static void dgram_count_reply(struct server *server, ssize_t n)
+{
+    if (n < 0) {
+        server->stats.udp_send_failed++;
+        return;
+    }
+    server->stats.udp_replies++;
+    server->stats.udp_bytes_out += (uint64_t)n;
+}
+
 /* Each reply of a run in a message of its own: where the kernel would not segment it. */
 static void dgram_send_singly(struct server *server, int fd, const struct mmsghdr *replies,
                               const struct dgram_run *run)
@@ -189,12 +200,7 @@ static void dgram_send_singly(struct server *server, int fd, const struct mmsghd
         do
             n = sendmsg(fd, &one, MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
-        if (n < 0) {
-            server->stats.udp_send_failed++;
-        } else {
-            server->stats.udp_replies++;
-            server->stats.udp_bytes_out += (uint64_t)n;
-        }
+        dgram_count_reply(server, n);
     }
 }
 
@@ -332,12 +338,7 @@ static int dgram_answer_one(struct server *server, int fd, bool sockperf)
     do
         sent = sendto(fd, dgram, reply_len, MSG_DONTWAIT, (const struct sockaddr *)&peer, peer_len);
     while (sent < 0 && errno == EINTR);
-    if (sent < 0) {
-        server->stats.udp_send_failed++;
-    } else {
-        server->stats.udp_replies++;
-        server->stats.udp_bytes_out += (uint64_t)sent;
-    }
+    dgram_count_reply(server, sent);
     return 1;
 }
 
