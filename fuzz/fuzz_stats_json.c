@@ -7,7 +7,8 @@
  * Oracles (besides no crash, leak or hang under ASan and UBSan):
  * - A refused answer leaves every output exactly as it was.
  * - It is accepted exactly when the model accepts it. The model reads the
- *   same text with jansson and applies docs/protocol.md's "stats port" as
+ *   text with its own JSON reader (json_model.h), not with jansson, which
+ *   the client uses, and applies docs/protocol.md's "stats port" as
  *   the client needs it: an object; tcp.requests, tcp.text_bytes,
  *   tcp.bytes_in, tcp.bytes_out, udp.replies, udp.bytes_in, udp.bytes_out
  *   and every member of errors non-negative integers (errors' total within
@@ -27,74 +28,81 @@
  *   client: always accepted, and every value it derives is what the
  *   counters say (framed requests plus sockperf replies, TCP plus UDP bytes,
  *   every error code), the CPU numbers and times included.
+ * FUZZ_JSON_MODEL_CHECK=1 in the environment also holds the model's reader
+ * to jansson's acceptance, document by document: a check of the model (it
+ * found jansson dropping a NUL after a number), not of the client.
  */
 #include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_check.h"
+#include "json_model.h"
 #include "report.h"
 #include "stats.h"
 
 #define STATS_SENTINEL_CPU 12345
 
 /* member of obj as a non-negative integer; false if it is not one. */
-static bool stats_model_count(const json_t *obj, const char *key, uint64_t *out)
+static bool stats_model_count(const struct json_model_value *obj, const char *key, uint64_t *out)
 {
-    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
+    const struct json_model_value *v = json_model_get(obj, key);
+    if (v == NULL || v->kind != JSON_MODEL_INTEGER || v->integer < 0)
         return false;
-    *out = (uint64_t)json_integer_value(v);
+    *out = (uint64_t)v->integer;
     return true;
 }
 
-static bool stats_model_seconds(const json_t *obj, const char *key, double *out)
+static bool stats_model_seconds(const struct json_model_value *obj, const char *key, double *out)
 {
-    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-    if (!json_is_number(v) || !(json_number_value(v) >= 0))
+    const struct json_model_value *v = json_model_get(obj, key);
+    if (v == NULL || (v->kind != JSON_MODEL_INTEGER && v->kind != JSON_MODEL_REAL))
         return false;
-    *out = json_number_value(v);
+    double seconds = v->kind == JSON_MODEL_INTEGER ? (double)v->integer : v->real;
+    if (!(seconds >= 0))
+        return false;
+    *out = seconds;
     return true;
 }
 
-static bool stats_model_cpu(const json_t *root, const char *key, int *out)
+static bool stats_model_cpu(const struct json_model_value *root, const char *key, int *out)
 {
-    const json_t *v = json_object_get(root, key);
-    if (!json_is_integer(v) || json_integer_value(v) < -1 || json_integer_value(v) > 1 << 20)
+    const struct json_model_value *v = json_model_get(root, key);
+    if (v == NULL || v->kind != JSON_MODEL_INTEGER || v->integer < -1 || v->integer > 1 << 20)
         return false;
-    *out = (int)json_integer_value(v);
+    *out = (int)v->integer;
     return true;
 }
 
-static bool stats_model_errors(const json_t *errors, uint64_t *total)
+static bool stats_model_errors(const struct json_model_value *errors, uint64_t *total)
 {
-    if (!json_is_object(errors))
+    if (errors == NULL || errors->kind != JSON_MODEL_OBJECT)
         return false;
     *total = 0;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)errors, key, v)
-    {
-        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-            (uint64_t)json_integer_value(v) > UINT64_MAX - *total)
+    for (const struct json_model_member *m = errors->members; m != NULL; m = m->next) {
+        const struct json_model_value *v = m->value;
+        if (v->kind != JSON_MODEL_INTEGER || v->integer < 0 ||
+            (uint64_t)v->integer > UINT64_MAX - *total)
             return false;
-        *total += (uint64_t)json_integer_value(v);
+        *total += (uint64_t)v->integer;
     }
     return true;
 }
 
 /* The model's reading of root: true and the values, or false for a refusal. */
-static bool stats_model_read(const json_t *root, struct server_counters *want, int *cpu,
-                             int *pinned)
+static bool stats_model_read(const struct json_model_value *root, struct server_counters *want,
+                             int *cpu, int *pinned)
 {
-    if (!json_is_object(root))
+    if (root == NULL || root->kind != JSON_MODEL_OBJECT)
         return false;
-    const json_t *tcp = json_object_get(root, "tcp"), *udp = json_object_get(root, "udp");
-    const json_t *rusage = json_object_get(root, "rusage");
-    const json_t *sockperf = json_object_get(root, "sockperf");
+    const struct json_model_value *tcp = json_model_get(root, "tcp");
+    const struct json_model_value *udp = json_model_get(root, "udp");
+    const struct json_model_value *rusage = json_model_get(root, "rusage");
+    const struct json_model_value *sockperf = json_model_get(root, "sockperf");
     uint64_t framed, tcp_in, tcp_out, udp_in, udp_out, sockperf_replies = 0;
     *want = (struct server_counters){.known = true, .cpu.known = true};
     if (sockperf && !stats_model_count(sockperf, "replies", &sockperf_replies))
@@ -106,7 +114,7 @@ static bool stats_model_read(const json_t *root, struct server_counters *want, i
         !stats_model_count(udp, "replies", &want->udp_replies) ||
         !stats_model_count(udp, "bytes_in", &udp_in) ||
         !stats_model_count(udp, "bytes_out", &udp_out) ||
-        !stats_model_errors(json_object_get(root, "errors"), &want->errors) ||
+        !stats_model_errors(json_model_get(root, "errors"), &want->errors) ||
         !stats_model_seconds(rusage, "user_s", &want->cpu.user_s) ||
         !stats_model_seconds(rusage, "system_s", &want->cpu.system_s) ||
         !stats_model_cpu(root, "cpu", cpu) || !stats_model_cpu(root, "pinned_cpu", pinned))
@@ -203,12 +211,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int cpu = STATS_SENTINEL_CPU, pinned = STATS_SENTINEL_CPU;
     int rc = report_parse_stats(text, size, &got, &cpu, &pinned);
 
-    json_error_t error;
-    json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &error);
+    struct json_model doc;
+    FUZZ_CHECK(json_model_parse(&doc, text, size) == 0, "out of memory for the model");
     struct server_counters want;
     int want_cpu = -1, want_pinned = -1;
-    bool accepted = stats_model_read(root, &want, &want_cpu, &want_pinned);
-    json_decref(root);
+    bool accepted = stats_model_read(doc.root, &want, &want_cpu, &want_pinned);
+    if (getenv("FUZZ_JSON_MODEL_CHECK")) {
+        json_error_t error;
+        json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &error);
+        FUZZ_CHECK((root != NULL) == (doc.root != NULL), "jansson %d, model %d: %s", root != NULL,
+                   doc.root != NULL, error.text);
+        json_decref(root);
+    }
+    json_model_free(&doc);
 
     if (!accepted) {
         FUZZ_CHECK(rc < 0, "accepted an answer the model refuses");
