@@ -112,6 +112,8 @@ struct fuzz_kernel {
     bool peer_eof;    /* recv said EOF */
     bool reset;       /* a call failed with ECONNRESET or ENOTCONN */
     bool shut_wr;
+    size_t walk_at;    /* fuzz_expect_mid_request: the last message boundary it found */
+    size_t walk_whole; /* and the whole messages before it */
     size_t drain_step; /* the step before which the server drains (SIGTERM); SIZE_MAX: never */
     bool drained;      /* conn_shut_down was called */
     uint8_t *sent;     /* what the peer received */
@@ -437,17 +439,21 @@ static bool fuzz_expect_mid_request(const struct conn *engine)
     if (engine->mode == CONN_MODE_TEXT)
         return false;
     bool sockperf = engine->mode == CONN_MODE_SOCKPERF;
-    size_t header = sockperf ? 14 : WIRE_HEADER_LEN, at = 0, whole = 0;
+    size_t header = sockperf ? 14 : WIRE_HEADER_LEN;
+    /* The decoded bytes only grow: carry on from the last boundary, not from 0 each round. */
+    size_t at = kernel.walk_at;
     while (at + header <= decoded) {
         const uint8_t *h = kernel.stream + at + (sockperf ? 10 : 4);
         uint64_t field = (uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 8 | h[3];
         uint64_t size = sockperf ? field : header + field;
-        if (at + size > decoded)
+        /* A length that loses the framing fails the engine, which is not asked then. */
+        if (size < header || at + size > decoded)
             break;
         at += (size_t)size;
-        whole++;
+        kernel.walk_whole++;
     }
-    return at != decoded || (sockperf && whole == 0);
+    kernel.walk_at = at;
+    return at != decoded || (sockperf && kernel.walk_whole == 0);
 }
 
 enum fuzz_end {
