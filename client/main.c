@@ -227,6 +227,18 @@ enum shout_send_option {
 };
 
 /* argv[0] is "send". */
+/*
+ * Before each parse: our own messages, in the "shout: " form, instead of
+ * getopt's; and optind 0, not 1, so that glibc starts afresh. With 1 it
+ * keeps its scan pointer inside the last argv it read (after "-hh" stopped
+ * at the first 'h'), and the next parse would read a stale string.
+ */
+static void shout_getopt_start(void)
+{
+    opterr = 0;
+    optind = 0;
+}
+
 static int shout_send(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -247,14 +259,7 @@ static int shout_send(int argc, char **argv)
                 .timeout_ms = (int)(SHOUT_DEFAULT_TIMEOUT_S * 1000),
             },
     };
-    /* Our own messages, in the "shout: " form, instead of getopt's. */
-    opterr = 0;
-    /*
-     * 0, not 1: glibc then starts afresh. With 1 it keeps its scan pointer
-     * inside the last argv it read (after "-hh" stopped at the first 'h'),
-     * and the next parse would read a stale, maybe freed, string.
-     */
-    optind = 0;
+    shout_getopt_start();
     /*
      * '+': options stop at the first TEXT, so words like "-v" later are text;
      * ':': a missing value comes back as ':', not as an unknown option.
@@ -497,13 +502,7 @@ static int shout_measure(int argc, char **argv, bool is_load)
     snprintf(opt.cfg.command, sizeof opt.cfg.command, "%s", is_load ? "load" : "ping");
     snprintf(opt.cfg.host, sizeof opt.cfg.host, "%s", SHOUT_DEFAULT_HOST);
     bool stats_given = false, duration_given = false, timeout_given = false;
-    opterr = 0;
-    /*
-     * 0, not 1: glibc then starts afresh. With 1 it keeps its scan pointer
-     * inside the last argv it read (after "-hh" stopped at the first 'h'),
-     * and the next parse would read a stale, maybe freed, string.
-     */
-    optind = 0;
+    shout_getopt_start();
     int c;
     int longindex = 0;
     while ((c = getopt_long(argc, argv, ":h", longopts, &longindex)) != -1) {
