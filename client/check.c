@@ -4,29 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "judge.h"
 #include "upper.h"
-
-/*
- * Expected bytes are made a block at a time on the stack, so a check of a
- * multi-megabyte reply needs no second copy of the request.
- */
-#define CHECK_BLOCK 4096
-
-/* The offset of the first byte where reply differs from upper(request), or len. */
-static size_t check_first_difference(const uint8_t *request, const uint8_t *reply, size_t len)
-{
-    uint8_t expected[CHECK_BLOCK];
-    for (size_t off = 0; off < len; off += CHECK_BLOCK) {
-        size_t n = len - off < CHECK_BLOCK ? len - off : CHECK_BLOCK;
-        upper_ascii(expected, request + off, n);
-        if (memcmp(expected, reply + off, n) == 0)
-            continue;
-        for (size_t i = 0; i < n; i++)
-            if (expected[i] != reply[off + i])
-                return off + i;
-    }
-    return len;
-}
 
 static enum check_status check_verdict(struct check *c, enum check_status status)
 {
@@ -37,7 +16,7 @@ static enum check_status check_verdict(struct check *c, enum check_status status
 /* Compare reply bytes that belong at offset `at` of the reply; 0 if they are right. */
 static int check_compare(struct check *c, size_t at, const uint8_t *reply, size_t len)
 {
-    size_t diff = check_first_difference(c->request + at, reply, len);
+    size_t diff = judge_upper_difference(c->request + at, reply, len);
     if (diff == len)
         return 0;
     uint8_t expected;
@@ -62,8 +41,7 @@ void check_init_framed(struct check *c, const uint8_t *payload, uint32_t len, ui
      * (as long as the request) or an error frame. A longer length field is
      * refused from the header alone, before a byte of its payload is stored.
      */
-    uint32_t limit = len > 2 + WIRE_REASON_MAX ? len : 2 + WIRE_REASON_MAX;
-    wire_decoder_init(&c->decoder, limit);
+    wire_decoder_init(&c->decoder, judge_frame_limit(len));
 }
 
 void check_free(struct check *c)
@@ -112,19 +90,12 @@ static enum check_status check_feed_text(struct check *c, const uint8_t *in, siz
 /* An error frame: a 2-byte code, then a short reason that is shown, made printable. */
 static enum check_status check_server_error(struct check *c, const struct wire_frame *frame)
 {
-    uint32_t len = frame->header.length;
-    if (len < 2) {
-        snprintf(c->why, sizeof c->why, "server error frame without an error code");
-        return check_verdict(c, CHECK_SERVER_ERROR);
-    }
-    const uint8_t *p = frame->payload;
     char reason[WIRE_REASON_MAX + 1];
-    size_t n = len - 2 < WIRE_REASON_MAX ? len - 2 : WIRE_REASON_MAX;
-    /* The reason is the server's text; a terminal must not receive its control bytes. */
-    for (size_t i = 0; i < n; i++)
-        reason[i] = p[2 + i] >= 0x20 && p[2 + i] < 0x7F ? (char)p[2 + i] : '?';
-    reason[n] = '\0';
-    snprintf(c->why, sizeof c->why, "server error %u (%s)", (unsigned)(p[0] << 8 | p[1]), reason);
+    int code = judge_error_reason(frame->payload, frame->header.length, reason);
+    if (code < 0)
+        snprintf(c->why, sizeof c->why, "server error frame without an error code");
+    else
+        snprintf(c->why, sizeof c->why, "server error %d (%s)", code, reason);
     return check_verdict(c, CHECK_SERVER_ERROR);
 }
 
@@ -132,21 +103,13 @@ static enum check_status check_server_error(struct check *c, const struct wire_f
 static enum check_status check_frame(struct check *c, const struct wire_frame *frame)
 {
     const struct wire_header *h = &frame->header;
-    if (h->type == WIRE_TYPE_ERROR)
+    enum judge_header verdict = judge_header(h, c->id, (uint32_t)c->request_len);
+    if (verdict == JUDGE_HEADER_ERROR_FRAME)
         return check_server_error(c, frame);
-    if (h->type != WIRE_TYPE_REPLY) {
-        snprintf(c->why, sizeof c->why, "reply mismatch: frame type %u, expected %u",
-                 (unsigned)h->type, (unsigned)WIRE_TYPE_REPLY);
-        return check_verdict(c, CHECK_MISMATCH);
-    }
-    if (h->id != c->id) {
-        snprintf(c->why, sizeof c->why, "reply mismatch: id %" PRIu64 ", expected %" PRIu64, h->id,
-                 c->id);
-        return check_verdict(c, CHECK_MISMATCH);
-    }
-    if (h->length != c->request_len) {
-        snprintf(c->why, sizeof c->why, "reply mismatch: length %" PRIu32 ", expected %zu",
-                 h->length, c->request_len);
+    if (verdict != JUDGE_HEADER_REPLY) {
+        char what[JUDGE_WHY_MAX];
+        judge_header_why(what, sizeof what, verdict, h, c->id, (uint32_t)c->request_len);
+        snprintf(c->why, sizeof c->why, "reply mismatch: %s", what);
         return check_verdict(c, CHECK_MISMATCH);
     }
     if (check_compare(c, 0, frame->payload, h->length) != 0)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "flow_impl.h"
+#include "flow_rx.h"
 #include "gso.h"
 #include "net.h"
 #include "upper.h"
@@ -277,8 +278,7 @@ static ssize_t flow_write(int fd, const uint8_t *p, size_t len)
     return n;
 }
 
-/* Put request seq in flight: its bookkeeping, the window and the counts. */
-static void flow_take(struct flow *f, uint64_t intended_ns, uint64_t sent_ns)
+void flow_track_request(struct flow *f, uint64_t intended_ns, uint64_t sent_ns)
 {
     uint64_t seq = f->next_seq;
     struct flow_slot *slot = flow_slot_of(f, seq);
@@ -309,7 +309,7 @@ int flow_queue(struct flow *f, uint64_t intended_ns)
         f->tx_unstamped_off = f->tx_len; /* everything before it has gone */
     flow_build_request(f, f->next_seq, flow_tx_append(f, len));
     /* Stamped for real by the flush that sends its first byte; until then, no later than now. */
-    flow_take(f, intended_ns, flow_now_ns());
+    flow_track_request(f, intended_ns, flow_now_ns());
     return 0;
 }
 

@@ -166,7 +166,8 @@ int flow_config_check(const struct flow_config *cfg, char *why, size_t why_cap);
 /*
  * Take ownership of fd (a connected, non-blocking TCP or UDP socket of the
  * kind cfg says) and set the flow up. 0, or a negative errno (fd is then
- * closed and flow_why says why).
+ * closed and flow_why says why). fd -1 makes a flow without a socket, for
+ * its reply judge alone (flow_rx.h: tests and fuzzing).
  */
 int flow_open(struct flow *f, const struct flow_config *cfg, int fd);
 

@@ -5,7 +5,10 @@
  * request by sequence (a tag, a frame id or sockperf's header) and checked
  * whole. flow.h says what counts as what.
  */
+#include "flow_rx.h"
+
 #include "flow_impl.h"
+#include "judge.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -62,18 +65,20 @@ static size_t flow_payload_diff(const struct flow *f, uint64_t seq, size_t off, 
 {
     bool echo = f->cfg.format == FLOW_SOCKPERF && f->sockperf_upper == 0;
     size_t i = 0;
-    for (; i < len && off + i < FLOW_TAG_LEN; i++)
-        if (got[i] != (uint8_t)flow_tag_char(seq, off + i, echo ? 'a' : 'A'))
+    if (off < FLOW_TAG_LEN) {
+        /* The tag is made, not stored: a few letters of it on the stack. */
+        uint8_t tag[FLOW_TAG_LEN];
+        size_t n = FLOW_TAG_LEN - off < len ? FLOW_TAG_LEN - off : len;
+        for (size_t k = 0; k < n; k++)
+            tag[k] = (uint8_t)flow_tag_char(seq, off + k, echo ? 'a' : 'A');
+        i = judge_first_difference(tag, got, n);
+        if (i < n)
             return i;
+    }
     if (i == len)
         return len;
     const uint8_t *want = (echo ? f->pattern : f->pattern_up) + seq % 26 + off + i;
-    if (memcmp(want, got + i, len - i) == 0)
-        return len;
-    for (; i < len; i++, want++)
-        if (*want != got[i])
-            return i;
-    return len;
+    return i + judge_first_difference(want, got + i, len - i);
 }
 
 /* sockperf: the first payload byte tells an echoing server from an uppercasing one. */
@@ -91,15 +96,9 @@ static void flow_note_error_frame(struct flow *f, uint64_t seq, const uint8_t *b
     if (f->why[0] != '\0')
         return;
     char reason[WIRE_REASON_MAX + 1];
-    size_t n = len > 2 ? len - 2 : 0;
-    if (n > WIRE_REASON_MAX)
-        n = WIRE_REASON_MAX;
-    /* The reason is the server's text; a terminal must not receive its control bytes. */
-    for (size_t i = 0; i < n; i++)
-        reason[i] = body[2 + i] >= 0x20 && body[2 + i] < 0x7F ? (char)body[2 + i] : '?';
-    reason[n] = '\0';
-    unsigned code = len >= 2 ? (unsigned)(body[0] << 8 | body[1]) : 0;
-    snprintf(f->why, sizeof f->why, "server error %u (%s) for request %" PRIu64, code, reason, seq);
+    int code = judge_error_reason(body, len, reason);
+    snprintf(f->why, sizeof f->why, "server error %d (%s) for request %" PRIu64,
+             code < 0 ? 0 : code, reason, seq);
 }
 
 /*
@@ -110,29 +109,25 @@ static void flow_note_error_frame(struct flow *f, uint64_t seq, const uint8_t *b
 static int flow_tcp_framed_header(struct flow *f, uint64_t seq)
 {
     uint32_t payload_len = flow_payload_len(&f->cfg);
-    uint32_t limit = payload_len > FLOW_ERROR_KEEP ? payload_len : FLOW_ERROR_KEEP;
     struct wire_header h;
-    enum wire_error err = wire_parse_header(f->rx_header, limit, &h);
+    enum wire_error err = wire_parse_header(f->rx_header, judge_frame_limit(payload_len), &h);
     if (err != WIRE_OK) {
         flow_mismatch(f, "reply to request %" PRIu64 ": not a reply frame (%s)", seq,
                       wire_error_reason(err));
         return -EPROTO;
     }
     f->rx_body_len = h.length;
-    f->rx_kind = FLOW_RX_WRONG;
-    if (h.type == WIRE_TYPE_ERROR)
-        f->rx_kind = FLOW_RX_ERROR;
-    else if (h.type != WIRE_TYPE_REPLY)
-        flow_mismatch(f, "reply to request %" PRIu64 ": frame type %u, expected %u", seq,
-                      (unsigned)h.type, (unsigned)WIRE_TYPE_REPLY);
-    else if (h.id != seq)
-        flow_mismatch(f, "reply to request %" PRIu64 ": id %" PRIu64 ", expected %" PRIu64, seq,
-                      h.id, seq);
-    else if (h.length != payload_len)
-        flow_mismatch(f, "reply to request %" PRIu64 ": length %" PRIu32 ", expected %" PRIu32, seq,
-                      h.length, payload_len);
-    else
+    enum judge_header verdict = judge_header(&h, seq, payload_len);
+    if (verdict == JUDGE_HEADER_REPLY) {
         f->rx_kind = FLOW_RX_BODY;
+    } else if (verdict == JUDGE_HEADER_ERROR_FRAME) {
+        f->rx_kind = FLOW_RX_ERROR;
+    } else {
+        char what[JUDGE_WHY_MAX];
+        judge_header_why(what, sizeof what, verdict, &h, seq, payload_len);
+        flow_mismatch(f, "reply to request %" PRIu64 ": %s", seq, what);
+        f->rx_kind = FLOW_RX_WRONG;
+    }
     return 0;
 }
 
@@ -179,8 +174,8 @@ static void flow_tcp_check_body(struct flow *f, uint64_t seq, const uint8_t *in,
 }
 
 /* Take TCP bytes in[0..len) as the replies, in order, of the requests in flight. */
-static int flow_tcp_take(struct flow *f, const uint8_t *in, size_t len, uint64_t now_ns,
-                         flow_sample_fn on_sample, void *ctx)
+int flow_tcp_take(struct flow *f, const uint8_t *in, size_t len, uint64_t now_ns,
+                  flow_sample_fn on_sample, void *ctx)
 {
     uint32_t header_len = flow_header_len(f->cfg.format);
     int completed = 0;
@@ -277,12 +272,14 @@ static int flow_udp_sequence(struct flow *f, const uint8_t *d, size_t n, uint64_
     struct wire_header h;
     enum wire_error err =
         n < WIRE_HEADER_LEN ? WIRE_ERR_LENGTH_MISMATCH : wire_parse_header(d, UINT32_MAX, &h);
-    if (err == WIRE_OK && h.type == WIRE_TYPE_ERROR) {
+    /* The id names the request, so only its type and length are judged here. */
+    enum judge_header verdict =
+        err == WIRE_OK ? judge_header(&h, h.id, payload_len) : JUDGE_HEADER_WRONG_TYPE;
+    if (verdict == JUDGE_HEADER_ERROR_FRAME) {
         flow_note_error_frame(f, h.id, d + WIRE_HEADER_LEN, n - WIRE_HEADER_LEN);
         return -1;
     }
-    if (err != WIRE_OK || h.type != WIRE_TYPE_REPLY || h.length != n - WIRE_HEADER_LEN ||
-        h.length != payload_len) {
+    if (verdict != JUDGE_HEADER_REPLY || h.length != n - WIRE_HEADER_LEN) {
         flow_mismatch(f, "a reply datagram of %zu bytes that is not a %" PRIu32 "-byte reply frame",
                       n, payload_len);
         return -1;
@@ -292,8 +289,8 @@ static int flow_udp_sequence(struct flow *f, const uint8_t *d, size_t n, uint64_
 }
 
 /* Take one UDP datagram d of n bytes (n over rx_cap: it was cut short). */
-static int flow_udp_take(struct flow *f, const uint8_t *d, size_t n, uint64_t now_ns,
-                         flow_sample_fn on_sample, void *ctx)
+int flow_udp_take(struct flow *f, const uint8_t *d, size_t n, uint64_t now_ns,
+                  flow_sample_fn on_sample, void *ctx)
 {
     if (n > f->rx_cap - 1) {
         flow_mismatch(f, "a reply datagram of %zu bytes, expected %zu", n,
