@@ -15,6 +15,7 @@
 #include "measure.h"
 #include "pin.h"
 #include "report.h"
+#include "schedule.h"
 #include "send.h"
 
 #define LOAD_EVENTS      64
@@ -64,15 +65,17 @@ struct load_run {
     struct flow_config fc;
     uint32_t n_threads;
     struct load_thread *threads;
-    /* The start gate: every thread has connected (or failed), then t0 is set and all go. */
+    /*
+     * The start gate: every thread has connected (or failed), then the
+     * schedule's times are set and all go.
+     */
     pthread_mutex_t gate_lock;
     pthread_cond_t gate_cond;
     uint32_t gate_ready;
     bool gate_open;
     _Atomic bool abort;
-    uint64_t t0;        /* warm-up starts */
-    uint64_t t_measure; /* the measured phase starts */
-    uint64_t t_end;     /* duration mode: no request is due from then on; count mode: UINT64_MAX */
+    /* When each request is due; its times are set when the start gate opens. */
+    struct schedule sched;
     uint64_t deadline_ns;
     bool progress;
     bool progress_shown;
@@ -87,20 +90,11 @@ static void load_fail(struct load_thread *t, int status, const char *why)
     }
 }
 
-/* Connection lf's request number k is due here (rate mode): the whole run's schedule is even. */
-static uint64_t load_due_ns(const struct load_run *run, const struct load_flow *lf)
+/* What lf's schedule says about its next request at now. */
+static struct schedule_next load_next(const struct load_run *run, const struct load_flow *lf,
+                                      uint64_t now)
 {
-    double slot = (double)lf->index + (double)lf->k * run->opt->cfg.connections;
-    return run->t0 + (uint64_t)(slot * LOAD_NS_PER_S / run->opt->cfg.rate);
-}
-
-/* True when lf sends nothing more (its measured phase is over); now for closed loop. */
-static bool load_flow_finished(const struct load_run *run, const struct load_flow *lf, uint64_t now)
-{
-    uint64_t at = run->opt->cfg.rate > 0 ? load_due_ns(run, lf) : now;
-    if (run->opt->cfg.count > 0)
-        return at >= run->t_measure && lf->quota == 0;
-    return at >= run->t_end;
+    return schedule_next(&run->sched, lf->index, lf->k, lf->quota, now);
 }
 
 static void load_record(void *ctx, const struct flow_sample *s)
@@ -127,18 +121,16 @@ static void load_kill_flow(struct load_thread *t, struct load_flow *lf, int stat
 static int load_queue_due(struct load_thread *t, struct load_flow *lf, uint64_t now)
 {
     const struct load_run *run = t->run;
-    bool paced = run->opt->cfg.rate > 0;
     int queued = 0;
-    while (!load_flow_finished(run, lf, now) && flow_can_send(&lf->flow)) {
-        uint64_t due = paced ? load_due_ns(run, lf) : now;
-        if (due > now)
+    while (flow_can_send(&lf->flow)) {
+        struct schedule_next next = load_next(run, lf, now);
+        if (next.verdict != SCHEDULE_SEND)
             break;
-        bool measured = due >= run->t_measure;
-        flow_set_measuring(&lf->flow, measured);
-        if (flow_queue(&lf->flow, paced ? due : 0) != 0)
+        flow_set_measuring(&lf->flow, next.measured);
+        if (flow_queue(&lf->flow, next.intended_ns) != 0)
             break; /* cannot fail but for want of room, which flow_can_send rules out */
         lf->k++;
-        if (measured && lf->quota > 0)
+        if (next.measured && lf->quota > 0)
             lf->quota--;
         queued++;
     }
@@ -211,20 +203,21 @@ static uint64_t load_tick(struct load_thread *t, uint64_t now, bool *busy)
         if (lf->dead)
             continue;
         load_update_interest(t, lf);
-        bool finished = load_flow_finished(run, lf, now);
+        struct schedule_next next = load_next(run, lf, now);
+        bool finished = next.verdict == SCHEDULE_DONE;
         if (!finished || flow_in_flight(f) > 0)
             *busy = true;
         if (!finished && run->opt->cfg.rate > 0 && flow_can_send(f) && !lf->blocked)
-            wake = load_min(wake, load_due_ns(run, lf));
+            wake = load_min(wake, next.due_ns);
         wake = load_min(wake, flow_next_expiry_ns(f));
         if (oldest != UINT64_MAX && !run->fc.udp)
             wake = load_min(wake, oldest + run->deadline_ns);
     }
     /* Closed loop over time: the end of the phase is an event of its own. */
     if (run->opt->cfg.count == 0)
-        wake = load_min(wake, now < run->t_end ? run->t_end : wake);
-    if (run->opt->cfg.count > 0 && now < run->t_measure)
-        wake = load_min(wake, run->t_measure);
+        wake = load_min(wake, now < run->sched.end_ns ? run->sched.end_ns : wake);
+    if (run->opt->cfg.count > 0 && now < run->sched.measure_ns)
+        wake = load_min(wake, run->sched.measure_ns);
     return wake;
 }
 
@@ -279,8 +272,8 @@ static uint64_t load_progress(struct load_thread *t, uint64_t now, uint64_t next
     struct load_run *run = t->run;
     if (t->index != 0 || !run->progress)
         return UINT64_MAX;
-    if (now >= next_tick && now >= run->t_measure) {
-        report_progress(stderr, (double)(now - run->t_measure) / LOAD_NS_PER_S,
+    if (now >= next_tick && now >= run->sched.measure_ns) {
+        report_progress(stderr, (double)(now - run->sched.measure_ns) / LOAD_NS_PER_S,
                         load_total_received(run), &t->latency);
         run->progress_shown = true;
     }
@@ -300,7 +293,7 @@ static uint64_t load_thread_cpu_ns(void)
 /* Note, once, when the measured phase began for this thread and its CPU time then. */
 static void load_note_cpu(struct load_thread *t, uint64_t now)
 {
-    if (t->wall_start_ns == 0 && now >= t->run->t_measure) {
+    if (t->wall_start_ns == 0 && now >= t->run->sched.measure_ns) {
         t->wall_start_ns = now;
         t->cpu_start_ns = load_thread_cpu_ns();
     }
@@ -310,9 +303,10 @@ static void load_loop(struct load_thread *t)
 {
     struct load_run *run = t->run;
     struct epoll_event evs[LOAD_EVENTS];
-    uint64_t next_tick = run->t_measure + LOAD_PROGRESS_NS;
-    uint64_t hard_stop =
-        run->t_end == UINT64_MAX ? UINT64_MAX : run->t_end + run->deadline_ns + LOAD_GRACE_NS;
+    uint64_t next_tick = run->sched.measure_ns + LOAD_PROGRESS_NS;
+    uint64_t hard_stop = run->sched.end_ns == UINT64_MAX
+                             ? UINT64_MAX
+                             : run->sched.end_ns + run->deadline_ns + LOAD_GRACE_NS;
     uint64_t rounds = 0;
     for (;;) {
         uint64_t now = flow_now_ns();
@@ -354,8 +348,7 @@ static int load_connect(struct load_thread *t)
     for (uint32_t i = 0; i < t->n_flows; i++) {
         struct load_flow *lf = &t->flows[i];
         lf->index = t->index + i * run->n_threads;
-        uint64_t per = cfg->count / cfg->connections;
-        lf->quota = per + (lf->index < cfg->count % cfg->connections ? 1 : 0);
+        lf->quota = schedule_quota(&run->sched, lf->index);
         int rc = flow_connect(&lf->flow, &run->fc, cfg->host, port, connect_ms);
         if (rc < 0) {
             load_fail(t, SEND_EXIT_NETWORK, flow_why(&lf->flow));
@@ -489,16 +482,17 @@ static uint32_t load_start(struct load_run *run, struct measure_frame *fr, struc
     pthread_mutex_lock(&run->gate_lock);
     while (run->gate_ready < started)
         pthread_cond_wait(&run->gate_cond, &run->gate_lock);
-    run->t0 = flow_now_ns();
-    run->t_measure = run->t0 + (uint64_t)(cfg->warmup_s * LOAD_NS_PER_S);
-    run->t_end =
-        cfg->count > 0 ? UINT64_MAX : run->t_measure + (uint64_t)(cfg->duration_s * LOAD_NS_PER_S);
+    run->sched.t0_ns = flow_now_ns();
+    run->sched.measure_ns = run->sched.t0_ns + (uint64_t)(cfg->warmup_s * LOAD_NS_PER_S);
+    run->sched.end_ns = cfg->count > 0
+                            ? UINT64_MAX
+                            : run->sched.measure_ns + (uint64_t)(cfg->duration_s * LOAD_NS_PER_S);
     run->gate_open = true;
     pthread_cond_broadcast(&run->gate_cond);
     pthread_mutex_unlock(&run->gate_lock);
     if (!atomic_load(&run->abort)) {
-        struct timespec at = {.tv_sec = (time_t)(run->t_measure / 1000000000),
-                              .tv_nsec = (long)(run->t_measure % 1000000000)};
+        struct timespec at = {.tv_sec = (time_t)(run->sched.measure_ns / 1000000000),
+                              .tv_nsec = (long)(run->sched.measure_ns % 1000000000)};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
             continue;
         measure_begin(run->opt, r, fr);
@@ -534,8 +528,11 @@ static void load_gather(struct load_run *run, struct run_result *r, int *failure
         }
     }
     /* Duration mode: at least the duration; replies that came during the drain stretch it. */
-    uint64_t end = run->t_end != UINT64_MAX && run->t_end > last_done ? run->t_end : last_done;
-    r->elapsed_s = end > run->t_measure ? (double)(end - run->t_measure) / LOAD_NS_PER_S : 0;
+    uint64_t end = run->sched.end_ns != UINT64_MAX && run->sched.end_ns > last_done
+                       ? run->sched.end_ns
+                       : last_done;
+    r->elapsed_s =
+        end > run->sched.measure_ns ? (double)(end - run->sched.measure_ns) / LOAD_NS_PER_S : 0;
 }
 
 int load_run(const struct measure_options *opt)
@@ -550,6 +547,12 @@ int load_run(const struct measure_options *opt)
         return SEND_EXIT_USAGE;
     }
     run.deadline_ns = measure_deadline_ns(&opt->cfg);
+    /* The plan is known now; its times are set when every connection is up (load_start). */
+    run.sched = (struct schedule){
+        .rate = opt->cfg.rate,
+        .connections = opt->cfg.connections,
+        .count = opt->cfg.count,
+    };
     pthread_mutex_init(&run.gate_lock, NULL);
     pthread_cond_init(&run.gate_cond, NULL);
     struct run_result *r = calloc(1, sizeof *r);
