@@ -2,7 +2,7 @@
  * fuzz_conn: shoutd's TCP connection path under a misbehaving kernel. It
  * drives the code shoutd runs for every connection, the connection engine
  * (lib/conn.c) and the pump that moves its bytes (server/pump.c), through a
- * fake kernel (a struct sockio, server/sockio.h) and a fake allocator
+ * fake kernel (a struct kernel, server/kernel.h) and a fake allocator
  * (buf_set_allocator, lib/buf.h), both of which fail when the input says
  * so. A small epoll stand-in calls the pump the way stream.c does.
  *
@@ -330,7 +330,7 @@ static int fuzz_accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int 
     return -1;
 }
 
-static const struct sockio fuzz_io = {
+static const struct kernel fuzz_io = {
     .recv = fuzz_recv,
     .send = fuzz_send,
     .shutdown = fuzz_shutdown,
@@ -469,7 +469,7 @@ static enum fuzz_end fuzz_drive(struct conn *engine, size_t step_cap)
     static uint8_t scratch[CONN_FEED_MAX];
     struct pump pump = {.engine = engine,
                         .fd = FUZZ_FD,
-                        .io = &fuzz_io,
+                        .kernel = &fuzz_io,
                         .scratch = scratch,
                         .scratch_len = sizeof scratch};
     /* stream.c registers a new connection for EPOLLIN. */

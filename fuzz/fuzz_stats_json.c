@@ -156,9 +156,9 @@ static void stats_check_round_trip(const uint8_t *data, size_t size)
 {
     struct stats_counters c = {0};
     uint64_t *fields[] = {
-        &c.engine.requests,     &c.engine.text_bytes,       &c.engine.bytes_in,
-        &c.engine.bytes_out,    &c.engine.sockperf_replies, &c.server.udp_replies,
-        &c.server.udp_bytes_in, &c.server.udp_bytes_out,    &c.server.accepted,
+        &c.engine.requests,  &c.engine.text_bytes,       &c.engine.bytes_in,
+        &c.engine.bytes_out, &c.engine.sockperf_replies, &c.udp.replies,
+        &c.udp.bytes_in,     &c.udp.bytes_out,           &c.tcp.accepted,
         &c.loop_wakeups,
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
@@ -185,11 +185,10 @@ static void stats_check_round_trip(const uint8_t *data, size_t size)
     for (int code = 1; code <= WIRE_ERROR_CODE_MAX; code++)
         errors += c.engine.errors[code];
     FUZZ_CHECK(got.known && got.requests == c.engine.requests + c.engine.sockperf_replies &&
-                   got.text_bytes == c.engine.text_bytes &&
-                   got.udp_replies == c.server.udp_replies &&
-                   got.bytes_in == c.engine.bytes_in + c.server.udp_bytes_in &&
-                   got.bytes_out == c.engine.bytes_out + c.server.udp_bytes_out &&
-                   got.errors == errors && cpu == process.cpu && pinned == process.pinned_cpu,
+                   got.text_bytes == c.engine.text_bytes && got.udp_replies == c.udp.replies &&
+                   got.bytes_in == c.engine.bytes_in + c.udp.bytes_in &&
+                   got.bytes_out == c.engine.bytes_out + c.udp.bytes_out && got.errors == errors &&
+                   cpu == process.cpu && pinned == process.pinned_cpu,
                "the client read shoutd's counters wrong: %.*s", (int)len, json);
     FUZZ_CHECK(fabs(got.cpu.user_s - process.user_s) < 1e-6 &&
                    fabs(got.cpu.system_s - process.system_s) < 1e-6,

@@ -8,7 +8,6 @@
 
 #include "gso.h"
 #include "sockperf.h"
-#include "source.h"
 #include "udp.h"
 
 /*
@@ -26,105 +25,57 @@
 
 static uint8_t dgram_bufs[DGRAM_BATCH][DGRAM_MAX_LEN];
 
-/*
- * Ports below 1024 are services (DNS, NTP, chargen...) that a spoofed source
- * would aim our reply at; port 0 cannot be sent from; our own port would
- * start an echo loop between two shoutds. None of these is a real client.
- */
-static bool dgram_source_port_ok(const struct sockaddr_storage *peer, uint16_t own_port)
-{
-    uint16_t port;
-    if (peer->ss_family == AF_INET)
-        port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
-    else if (peer->ss_family == AF_INET6)
-        port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
-    else
-        return false;
-    return port >= 1024 && port != own_port;
-}
-
-static uint64_t dgram_now_ns(void)
+/* The clock the budgets run on, which also sizes them on the first datagram. */
+static uint64_t dgram_budget_clock(struct dgrams *dgrams)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-}
-
-/* The budgets are sized once, on the first datagram, from the options. */
-static void dgram_rate_init(struct server *server, uint64_t now_ns)
-{
-    struct server_udp_rate *rate = &server->udp_rate;
-    const struct options *opts = &server->opts;
-    /* options.c keeps the rates and burst within ratelimit's caps, so this cannot fail. */
-    ratelimit_init(&rate->per_ip, rate->slots, SERVER_UDP_RATE_SLOTS, opts->udp_rate_per_ip,
-                   opts->udp_rate_burst, &server->source_secret);
-    ratelimit_bucket_init(&rate->global, opts->udp_rate, now_ns);
-    rate->ready = true;
-}
-
-/*
- * Whether a reply to peer fits both budgets, counting the drop if not. The
- * source's own budget is asked first, so that a flooding source does not
- * spend the tokens every other source shares.
- */
-static bool dgram_rate_allows(struct server *server, const struct sockaddr_storage *peer,
-                              uint64_t now_ns)
-{
-    struct server_udp_rate *rate = &server->udp_rate;
-    /*
-     * Loopback is exempt from both budgets unless --udp-rate-loopback: a
-     * spoofed 127/8 or ::1 source cannot arrive from outside, and loopback
-     * is where shout load and the benchmarks run at hundreds of thousands
-     * of replies a second.
-     */
-    if (!server->opts.udp_rate_loopback && source_is_loopback(peer))
-        return true;
-    struct source_key key;
-    source_key_of(peer, server->opts.ipv6_prefix, &key);
-    if (!ratelimit_allow(&rate->per_ip, &key, now_ns)) {
-        server->stats.udp_dropped_rate++;
-        return false;
+    dgrams->kernel->clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    if (!dgrams->policy_ready) {
+        const struct options *opts = dgrams->opts;
+        /* options.c keeps the rates and burst within ratelimit's caps, so this cannot fail. */
+        udp_policy_init(&dgrams->policy, dgrams->rate_slots, dgrams->rate_slot_count,
+                        opts->udp_rate_per_ip, opts->udp_rate_burst, opts->udp_rate, dgrams->secret,
+                        now_ns);
+        dgrams->policy.limit_loopback = opts->udp_rate_loopback;
+        dgrams->policy.ipv6_prefix = opts->ipv6_prefix;
+        dgrams->policy_ready = true;
     }
-    if (!ratelimit_bucket_take(&rate->global, server->opts.udp_rate, server->opts.udp_rate,
-                               now_ns)) {
-        server->stats.udp_dropped_global_rate++;
-        return false;
-    }
-    return true;
+    return now_ns;
 }
 
 /* Answer a datagram on the main port in place; returns the reply's length, 0 for none. */
-static size_t dgram_answer_shout(struct server *server, uint8_t *dgram, size_t len)
+static size_t dgram_answer_shout(struct dgrams *dgrams, uint8_t *dgram, size_t len)
 {
-    struct udp_answer answer = udp_answer(dgram, len, server->limits.max_payload, dgram);
+    struct udp_answer answer = udp_answer(dgram, len, dgrams->max_payload, dgram);
     if (answer.verdict == UDP_DROP_EMPTY) {
-        server->stats.udp_dropped_empty++;
+        dgrams->stats.dropped_empty++;
         return 0;
     }
     if (answer.verdict == UDP_DROP_TOO_SHORT) {
-        server->stats.udp_dropped_short++;
+        dgrams->stats.dropped_short++;
         return 0;
     }
     if (answer.verdict == UDP_REPLY_ERROR) {
-        server->stats.udp_error_replies++;
-        server->counters.errors[answer.error]++;
+        dgrams->stats.error_replies++;
+        dgrams->counters->errors[answer.error]++;
     }
     return answer.reply_len;
 }
 
 /* Answer a datagram on the sockperf port in place; returns the reply's length, 0 for none. */
-static size_t dgram_answer_sockperf(struct server *server, uint8_t *dgram, size_t len)
+static size_t dgram_answer_sockperf(struct dgrams *dgrams, uint8_t *dgram, size_t len)
 {
-    switch (sockperf_answer_datagram(dgram, len, server->limits.max_payload, dgram)) {
+    switch (sockperf_answer_datagram(dgram, len, dgrams->max_payload, dgram)) {
     case SOCKPERF_REPLY:
         /* sockperf_replies is counted once the rate limits let the reply go. */
-        server->counters.sockperf_messages++;
+        dgrams->counters->sockperf_messages++;
         return len;
     case SOCKPERF_NO_REPLY:
-        server->counters.sockperf_messages++;
+        dgrams->counters->sockperf_messages++;
         return 0;
     case SOCKPERF_BAD_LENGTH:
-        server->counters.sockperf_bad_length++;
+        dgrams->counters->sockperf_bad_length++;
         return 0;
     }
     return 0;
@@ -178,18 +129,18 @@ static int dgram_plan_runs(const struct mmsghdr *replies, int count, struct dgra
 }
 
 /* One reply's send, as the counters see it: sent (n bytes) or lost (n < 0). */
-static void dgram_count_reply(struct server *server, ssize_t n)
+static void dgram_count_reply(struct dgrams *dgrams, ssize_t n)
 {
     if (n < 0) {
-        server->stats.udp_send_failed++;
+        dgrams->stats.send_failed++;
         return;
     }
-    server->stats.udp_replies++;
-    server->stats.udp_bytes_out += (uint64_t)n;
+    dgrams->stats.replies++;
+    dgrams->stats.bytes_out += (uint64_t)n;
 }
 
 /* Each reply of a run in a message of its own: where the kernel would not segment it. */
-static void dgram_send_singly(struct server *server, int fd, const struct mmsghdr *replies,
+static void dgram_send_singly(struct dgrams *dgrams, int fd, const struct mmsghdr *replies,
                               const struct dgram_run *run)
 {
     for (int i = run->first; i < run->first + run->count; i++) {
@@ -198,9 +149,9 @@ static void dgram_send_singly(struct server *server, int fd, const struct mmsghd
         one.msg_controllen = 0;
         ssize_t n;
         do
-            n = sendmsg(fd, &one, MSG_DONTWAIT);
+            n = dgrams->kernel->sendmsg(fd, &one, MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
-        dgram_count_reply(server, n);
+        dgram_count_reply(dgrams, n);
     }
 }
 
@@ -210,7 +161,7 @@ static void dgram_send_singly(struct server *server, int fd, const struct mmsghd
  * reply; one that fails for any other reason (a full socket buffer, an
  * unreachable peer) is lost, as UDP may, and counted.
  */
-static void dgram_send_replies(struct server *server, int fd, struct mmsghdr *replies, int count)
+static void dgram_send_replies(struct dgrams *dgrams, int fd, struct mmsghdr *replies, int count)
 {
     struct dgram_run runs[DGRAM_BATCH];
     struct mmsghdr out[DGRAM_BATCH];
@@ -230,61 +181,71 @@ static void dgram_send_replies(struct server *server, int fd, struct mmsghdr *re
     }
     int done = 0;
     while (done < n_runs) {
-        int sent = sendmmsg(fd, out + done, (unsigned)(n_runs - done), MSG_DONTWAIT);
+        int sent =
+            dgrams->kernel->sendmmsg(fd, out + done, (unsigned)(n_runs - done), MSG_DONTWAIT);
         if (sent < 0 && errno == EINTR)
             continue;
         if (sent < 0) {
             const struct dgram_run *run = &runs[done];
             if (run->count > 1 && (errno == EINVAL || errno == EIO || errno == EOPNOTSUPP))
-                dgram_send_singly(server, fd, replies, run);
+                dgram_send_singly(dgrams, fd, replies, run);
             else
-                server->stats.udp_send_failed += (uint64_t)run->count;
+                dgrams->stats.send_failed += (uint64_t)run->count;
             done++;
             continue;
         }
         for (int r = done; r < done + sent; r++) {
-            server->stats.udp_replies += (uint64_t)runs[r].count;
-            server->stats.udp_bytes_out += out[r].msg_len;
+            dgrams->stats.replies += (uint64_t)runs[r].count;
+            dgrams->stats.bytes_out += out[r].msg_len;
         }
         done += sent;
     }
+}
+
+/* How a verdict of the policy is counted. */
+static void dgram_count_drop(struct dgrams *dgrams, enum udp_policy_verdict verdict)
+{
+    if (verdict == UDP_POLICY_DROP_SOURCE_PORT)
+        dgrams->stats.dropped_source_port++;
+    else if (verdict == UDP_POLICY_DROP_RATE)
+        dgrams->stats.dropped_rate++;
+    else if (verdict == UDP_POLICY_DROP_GLOBAL_RATE)
+        dgrams->stats.dropped_global_rate++;
 }
 
 /*
  * Decide one datagram, read from peer, in place: its reply's length once
  * every check and budget lets it go, 0 for none (each drop counted).
  */
-static size_t dgram_decide(struct server *server, bool sockperf, uint8_t *dgram, size_t len,
+static size_t dgram_decide(struct dgrams *dgrams, bool sockperf, uint8_t *dgram, size_t len,
                            const struct sockaddr_storage *peer, uint64_t now_ns)
 {
-    server->stats.udp_datagrams++;
-    server->stats.udp_bytes_in += len;
-    uint16_t own_port = sockperf ? server->sockperf_listeners.port : server->listeners.port;
+    dgrams->stats.datagrams++;
+    dgrams->stats.bytes_in += len;
+    uint16_t own_port = sockperf ? dgrams->sockperf_port : dgrams->port;
     /* An empty datagram is counted as empty whatever its source. */
-    if (len > 0 && !dgram_source_port_ok(peer, own_port)) {
-        server->stats.udp_dropped_source_port++;
+    enum udp_policy_verdict verdict =
+        len > 0 ? udp_policy_source_port(peer, own_port) : UDP_POLICY_SEND;
+    if (verdict != UDP_POLICY_SEND) {
+        dgram_count_drop(dgrams, verdict);
         return 0;
     }
-    size_t reply_len = sockperf ? dgram_answer_sockperf(server, dgram, len)
-                                : dgram_answer_shout(server, dgram, len);
-    if (reply_len == 0 || !dgram_rate_allows(server, peer, now_ns))
+    size_t reply_len = sockperf ? dgram_answer_sockperf(dgrams, dgram, len)
+                                : dgram_answer_shout(dgrams, dgram, len);
+    if (reply_len == 0)
         return 0;
+    verdict = udp_policy_allow(&dgrams->policy, peer, now_ns);
+    if (verdict != UDP_POLICY_SEND) {
+        dgram_count_drop(dgrams, verdict);
+        return 0;
+    }
     if (sockperf)
-        server->counters.sockperf_replies++;
+        dgrams->counters->sockperf_replies++;
     return reply_len;
 }
 
-/* The clock the budgets run on, which also sizes them on the first datagram. */
-static uint64_t dgram_budget_clock(struct server *server)
-{
-    uint64_t now_ns = dgram_now_ns();
-    if (!server->udp_rate.ready)
-        dgram_rate_init(server, now_ns);
-    return now_ns;
-}
-
 /* Answer one batch; returns how many datagrams were read (0 when drained). */
-static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
+static int dgram_answer_batch(struct dgrams *dgrams, int fd, bool sockperf)
 {
     struct sockaddr_storage peers[DGRAM_BATCH];
     struct iovec iovs[DGRAM_BATCH];
@@ -296,16 +257,16 @@ static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
                                                .msg_iov = &iovs[i],
                                                .msg_iovlen = 1}};
     }
-    int got = recvmmsg(fd, msgs, DGRAM_BATCH, MSG_DONTWAIT, NULL);
+    int got = dgrams->kernel->recvmmsg(fd, msgs, DGRAM_BATCH, MSG_DONTWAIT);
     if (got <= 0)
         return 0;
 
-    uint64_t now_ns = dgram_budget_clock(server);
+    uint64_t now_ns = dgram_budget_clock(dgrams);
     struct mmsghdr replies[DGRAM_BATCH];
     int reply_count = 0;
     for (int i = 0; i < got; i++) {
         size_t reply_len =
-            dgram_decide(server, sockperf, dgram_bufs[i], msgs[i].msg_len, &peers[i], now_ns);
+            dgram_decide(dgrams, sockperf, dgram_bufs[i], msgs[i].msg_len, &peers[i], now_ns);
         if (reply_len == 0)
             continue;
         iovs[i].iov_len = reply_len;
@@ -313,7 +274,7 @@ static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
         replies[reply_count - 1].msg_hdr.msg_flags = 0;
     }
 
-    dgram_send_replies(server, fd, replies, reply_count);
+    dgram_send_replies(dgrams, fd, replies, reply_count);
     return got;
 }
 
@@ -321,24 +282,25 @@ static int dgram_answer_batch(struct server *server, int fd, bool sockperf)
  * Answer one datagram with the plain calls: what ping-pong traffic gets
  * (lib/udp_pace.h says why). Returns how many were read, 0 or 1.
  */
-static int dgram_answer_one(struct server *server, int fd, bool sockperf)
+static int dgram_answer_one(struct dgrams *dgrams, int fd, bool sockperf)
 {
     struct sockaddr_storage peer;
     socklen_t peer_len = sizeof peer;
     uint8_t *dgram = dgram_bufs[0];
-    ssize_t got =
-        recvfrom(fd, dgram, DGRAM_MAX_LEN, MSG_DONTWAIT, (struct sockaddr *)&peer, &peer_len);
+    ssize_t got = dgrams->kernel->recvfrom(fd, dgram, DGRAM_MAX_LEN, MSG_DONTWAIT,
+                                           (struct sockaddr *)&peer, &peer_len);
     if (got < 0)
         return 0;
     size_t reply_len =
-        dgram_decide(server, sockperf, dgram, (size_t)got, &peer, dgram_budget_clock(server));
+        dgram_decide(dgrams, sockperf, dgram, (size_t)got, &peer, dgram_budget_clock(dgrams));
     if (reply_len == 0)
         return 1;
     ssize_t sent;
     do
-        sent = sendto(fd, dgram, reply_len, MSG_DONTWAIT, (const struct sockaddr *)&peer, peer_len);
+        sent = dgrams->kernel->sendto(fd, dgram, reply_len, MSG_DONTWAIT,
+                                      (const struct sockaddr *)&peer, peer_len);
     while (sent < 0 && errno == EINTR);
-    dgram_count_reply(server, sent);
+    dgram_count_reply(dgrams, sent);
     return 1;
 }
 
@@ -348,12 +310,12 @@ static int dgram_answer_one(struct server *server, int fd, bool sockperf)
  */
 static void dgram_drain(struct dgram_socket *socket, bool sockperf)
 {
-    struct server *server = socket->source.owner;
+    struct dgrams *dgrams = socket->source.owner;
     int fd = socket->source.fd;
     for (int round = 0; round < DGRAM_ROUNDS; round++) {
         unsigned asked = udp_pace_next(&socket->pace, DGRAM_BATCH);
-        int got = asked == 1 ? dgram_answer_one(server, fd, sockperf)
-                             : dgram_answer_batch(server, fd, sockperf);
+        int got = asked == 1 ? dgram_answer_one(dgrams, fd, sockperf)
+                             : dgram_answer_batch(dgrams, fd, sockperf);
         udp_pace_saw(&socket->pace, asked, (unsigned)got);
         /* A single read leaves any queue behind it to the next wake-up, which comes at once. */
         if ((unsigned)got < asked || asked == 1)

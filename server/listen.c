@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Port 0 races with other programs binding ports; a few tries settle it. */
 #define LISTEN_PORT_TRIES 32
@@ -17,11 +16,11 @@ static void listen_set_port(struct listen_addr *where, uint16_t port)
         ((struct sockaddr_in6 *)&where->addr)->sin6_port = htons(port);
 }
 
-static uint16_t listen_bound_port(int fd)
+static uint16_t listen_bound_port(const struct kernel *k, int fd)
 {
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;
-    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
+    if (k->getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
         return 0;
     if (addr.ss_family == AF_INET)
         return ntohs(((struct sockaddr_in *)&addr)->sin_port);
@@ -29,27 +28,28 @@ static uint16_t listen_bound_port(int fd)
 }
 
 /* A bound socket, or a negative errno. */
-static int listen_bind(const struct listen_addr *where, int type, int backlog)
+static int listen_bind(const struct kernel *k, const struct listen_addr *where, int type,
+                       int backlog)
 {
-    int fd = socket(where->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = k->socket(where->addr.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
     /* A restarted server must not wait out TIME_WAIT connections of the old one. */
-    if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
+    if (type == SOCK_STREAM && k->setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
         goto fail;
     /* ::1 and 127.0.0.1 (or :: and 0.0.0.0) can then be listed side by side. */
     if (where->addr.ss_family == AF_INET6 &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
+        k->setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
         goto fail;
-    if (bind(fd, (const struct sockaddr *)&where->addr, where->addr_len) != 0)
+    if (k->bind(fd, (const struct sockaddr *)&where->addr, where->addr_len) != 0)
         goto fail;
-    if (type == SOCK_STREAM && listen(fd, backlog) != 0)
+    if (type == SOCK_STREAM && k->listen(fd, backlog) != 0)
         goto fail;
     return fd;
 fail:;
     int err = -errno;
-    close(fd);
+    k->close(fd);
     return err;
 }
 
@@ -57,9 +57,9 @@ void listeners_close(struct listeners *ls)
 {
     for (size_t i = 0; i < ls->count; i++) {
         if (ls->tcp_fds[i] >= 0)
-            close(ls->tcp_fds[i]);
+            ls->kernel->close(ls->tcp_fds[i]);
         if (ls->udp_fds[i] >= 0)
-            close(ls->udp_fds[i]);
+            ls->kernel->close(ls->udp_fds[i]);
     }
     ls->count = 0;
 }
@@ -75,17 +75,17 @@ static int listeners_try(struct listeners *ls, struct listen_addr *addrs, size_t
         ls->tcp_fds[i] = ls->udp_fds[i] = -1;
         ls->count = i + 1;
         listen_set_port(where, port);
-        int fd = listen_bind(where, SOCK_STREAM, backlog);
+        int fd = listen_bind(ls->kernel, where, SOCK_STREAM, backlog);
         if (fd < 0)
             return fd;
         ls->tcp_fds[i] = fd;
         if (port == 0) {
-            port = listen_bound_port(fd);
+            port = listen_bound_port(ls->kernel, fd);
             listen_set_port(where, port);
         }
         if (!with_udp)
             continue;
-        fd = listen_bind(where, SOCK_DGRAM, 0);
+        fd = listen_bind(ls->kernel, where, SOCK_DGRAM, 0);
         if (fd < 0)
             return fd;
         ls->udp_fds[i] = fd;
@@ -94,9 +94,10 @@ static int listeners_try(struct listeners *ls, struct listen_addr *addrs, size_t
     return 0;
 }
 
-int listeners_open(struct listeners *ls, struct listen_addr *addrs, size_t count, uint16_t port,
-                   bool with_udp, int backlog)
+int listeners_open(struct listeners *ls, const struct kernel *kernel, struct listen_addr *addrs,
+                   size_t count, uint16_t port, bool with_udp, int backlog)
 {
+    ls->kernel = kernel;
     const char *failed = "";
     int tries = port == 0 ? LISTEN_PORT_TRIES : 1;
     int err = 0;

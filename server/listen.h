@@ -9,9 +9,11 @@
 #ifndef SHOUTD_LISTEN_H
 #define SHOUTD_LISTEN_H
 
+#include "kernel.h"
 #include "options.h"
 
 struct listeners {
+    const struct kernel *kernel; /* what opened them, and closes them */
     int tcp_fds[OPTIONS_MAX_LISTEN];
     int udp_fds[OPTIONS_MAX_LISTEN];
     size_t count;
@@ -20,11 +22,11 @@ struct listeners {
 
 /*
  * Listen on port at addrs[0..count), writing the port into each address;
- * backlog is listen(2)'s. 0, or a negative errno with a message already
- * written to stderr.
+ * backlog is listen(2)'s; every call goes through kernel. 0, or a negative errno with a message
+ * already written to stderr.
  */
-int listeners_open(struct listeners *ls, struct listen_addr *addrs, size_t count, uint16_t port,
-                   bool with_udp, int backlog);
+int listeners_open(struct listeners *ls, const struct kernel *kernel, struct listen_addr *addrs,
+                   size_t count, uint16_t port, bool with_udp, int backlog);
 void listeners_close(struct listeners *ls);
 
 #endif

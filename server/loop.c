@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <sys/timerfd.h>
 #include <time.h>
-#include <unistd.h>
 
 /* The alarm fired: clear it (its count does not matter) and note that none is set. */
 static void loop_on_alarm(struct loop_source *source, uint32_t events)
@@ -11,27 +10,28 @@ static void loop_on_alarm(struct loop_source *source, uint32_t events)
     (void)events;
     struct loop *loop = source->owner;
     uint64_t expirations;
-    (void)!read(source->fd, &expirations, sizeof expirations);
+    (void)!loop->kernel->read(source->fd, &expirations, sizeof expirations);
     loop->alarm_ms = 0;
 }
 
-int loop_init(struct loop *loop)
+int loop_init(struct loop *loop, const struct kernel *kernel)
 {
+    loop->kernel = kernel;
     loop->stop = false;
-    loop->now_ms = loop_now_ms();
+    loop->now_ms = loop_now_ms(loop);
     loop->alarm_ms = 0;
     loop->busy_poll_ns = 0;
     loop->spins = 0;
     loop->batch = NULL;
     loop->batch_next = loop->batch_len = 0;
     struct timespec tick = {.tv_nsec = 4000000}; /* HZ=250, should the kernel not say */
-    clock_getres(CLOCK_MONOTONIC_COARSE, &tick);
+    kernel->clock_getres(CLOCK_MONOTONIC_COARSE, &tick);
     loop->tick_ms = (uint64_t)tick.tv_sec * 1000 + ((uint64_t)tick.tv_nsec + 999999) / 1000000;
     loop->alarm = (struct loop_source){.fd = -1, .on_ready = loop_on_alarm, .owner = loop};
-    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    loop->epoll_fd = kernel->epoll_create1(EPOLL_CLOEXEC);
     if (loop->epoll_fd < 0)
         return -errno;
-    loop->alarm.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    loop->alarm.fd = kernel->timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (loop->alarm.fd < 0)
         return -errno;
     return loop_add(loop, &loop->alarm, EPOLLIN);
@@ -40,10 +40,10 @@ int loop_init(struct loop *loop)
 void loop_free(struct loop *loop)
 {
     if (loop->alarm.fd >= 0)
-        close(loop->alarm.fd);
+        loop->kernel->close(loop->alarm.fd);
     loop->alarm.fd = -1;
     if (loop->epoll_fd >= 0)
-        close(loop->epoll_fd);
+        loop->kernel->close(loop->epoll_fd);
     loop->epoll_fd = -1;
 }
 
@@ -60,7 +60,7 @@ int loop_wake_by(struct loop *loop, uint64_t when_ms)
     struct itimerspec at = {
         .it_value = {.tv_sec = (time_t)(at_ms / 1000), .tv_nsec = (long)(at_ms % 1000) * 1000000},
     };
-    if (timerfd_settime(loop->alarm.fd, TFD_TIMER_ABSTIME, &at, NULL) != 0)
+    if (loop->kernel->timerfd_settime(loop->alarm.fd, TFD_TIMER_ABSTIME, &at) != 0)
         return -errno;
     loop->alarm_ms = at_ms;
     return 0;
@@ -69,7 +69,7 @@ int loop_wake_by(struct loop *loop, uint64_t when_ms)
 int loop_add(struct loop *loop, struct loop_source *source, uint32_t events)
 {
     struct epoll_event event = {.events = events, .data.ptr = source};
-    if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, source->fd, &event) != 0)
+    if (loop->kernel->epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, source->fd, &event) != 0)
         return -errno;
     source->events = events;
     return 0;
@@ -80,7 +80,7 @@ int loop_set_events(struct loop *loop, struct loop_source *source, uint32_t even
     if (source->events == events)
         return 0;
     struct epoll_event event = {.events = events, .data.ptr = source};
-    if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, source->fd, &event) != 0)
+    if (loop->kernel->epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, source->fd, &event) != 0)
         return -errno;
     source->events = events;
     return 0;
@@ -89,7 +89,7 @@ int loop_set_events(struct loop *loop, struct loop_source *source, uint32_t even
 void loop_del(struct loop *loop, struct loop_source *source)
 {
     /* Fails harmlessly (EBADF) for a descriptor already closed, which epoll forgot by itself. */
-    epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, source->fd, NULL);
+    loop->kernel->epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, source->fd, NULL);
     /*
      * The kernel forgets the source, but the batch already returned still
      * names it: clear those entries, or a later callback of this batch would
@@ -101,10 +101,10 @@ void loop_del(struct loop *loop, struct loop_source *source)
 }
 
 /* The precise clock, for the spin's deadline (microseconds matter there). */
-static uint64_t loop_precise_ns(void)
+static uint64_t loop_precise_ns(const struct loop *loop)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    loop->kernel->clock_gettime(CLOCK_MONOTONIC, &now);
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
@@ -116,25 +116,26 @@ static uint64_t loop_precise_ns(void)
 static int loop_wait(struct loop *loop, struct epoll_event *events)
 {
     if (loop->busy_poll_ns != 0) {
-        uint64_t until = loop_precise_ns() + loop->busy_poll_ns;
+        uint64_t until = loop_precise_ns(loop) + loop->busy_poll_ns;
         do {
-            int ready = epoll_wait(loop->epoll_fd, events, LOOP_BATCH, 0);
+            int ready = loop->kernel->epoll_wait(loop->epoll_fd, events, LOOP_BATCH, 0);
             if (ready != 0)
                 return ready;
             loop->spins++;
-        } while (loop_precise_ns() < until);
+        } while (loop_precise_ns(loop) < until);
     }
-    return epoll_wait(loop->epoll_fd, events, LOOP_BATCH, -1);
+    return loop->kernel->epoll_wait(loop->epoll_fd, events, LOOP_BATCH, -1);
 }
 
 int loop_run_once(struct loop *loop)
 {
     struct epoll_event events[LOOP_BATCH];
     int ready = loop_wait(loop, events);
+    int wait_errno = errno;
     loop->wakeups++;
-    loop->now_ms = loop_now_ms();
+    loop->now_ms = loop_now_ms(loop);
     if (ready < 0)
-        return errno == EINTR ? 0 : -errno;
+        return wait_errno == EINTR ? 0 : -wait_errno;
     loop->batch = events;
     loop->batch_len = ready;
     for (loop->batch_next = 0; loop->batch_next < ready;) {
@@ -148,10 +149,10 @@ int loop_run_once(struct loop *loop)
     return 0;
 }
 
-uint64_t loop_now_ms(void)
+uint64_t loop_now_ms(const struct loop *loop)
 {
     struct timespec now;
     /* A few ns in the vDSO against tens for the precise clock; ticks of 1-4 ms. */
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    loop->kernel->clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
 }

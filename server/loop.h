@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+#include "kernel.h"
+
 struct loop_source;
 typedef void loop_callback(struct loop_source *source, uint32_t events);
 
@@ -31,6 +33,7 @@ struct loop_source {
 };
 
 struct loop {
+    const struct kernel *kernel; /* every epoll, timerfd and clock call goes through it */
     int epoll_fd;
     bool stop;
     uint64_t wakeups; /* epoll_wait returns: a loop that spins shows here */
@@ -54,7 +57,7 @@ struct loop {
     int batch_len;
 };
 
-int loop_init(struct loop *loop);
+int loop_init(struct loop *loop, const struct kernel *kernel);
 void loop_free(struct loop *loop);
 
 /* Each returns 0 or a negative errno. */
@@ -90,6 +93,6 @@ int loop_wake_by(struct loop *loop, uint64_t when_ms);
 int loop_run_once(struct loop *loop);
 
 /* Milliseconds on the monotonic clock (its coarse reading: ample for deadlines in seconds). */
-uint64_t loop_now_ms(void);
+uint64_t loop_now_ms(const struct loop *loop);
 
 #endif

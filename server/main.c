@@ -25,7 +25,7 @@ int main(int argc, char **argv)
     struct sandbox_user user;
     if (sandbox_find_user(server.opts.user, &user) != 0)
         return 2;
-    server_init(&server);
+    server_init(&server, &kernel_system);
     if (server.opts.cpu >= 0 && server_pin_cpu(server.opts.cpu) != 0)
         return 2;
     if (server_start(&server) != 0)

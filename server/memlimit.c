@@ -13,45 +13,45 @@
 #define MEMLIMIT_CGROUP_ROOT "/sys/fs/cgroup"
 
 /* A small text file into text[0..cap) (NUL-terminated): 0, or a negative errno. */
-static int memlimit_read_text(const char *path, char *text, size_t cap)
+static int memlimit_read_text(const struct kernel *k, const char *path, char *text, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = k->open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     size_t len = 0;
     while (len + 1 < cap) {
-        ssize_t n = read(fd, text + len, cap - 1 - len);
+        ssize_t n = k->read(fd, text + len, cap - 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
         len += (size_t)n;
     }
-    close(fd);
+    k->close(fd);
     text[len] = '\0';
     return 0;
 }
 
 /* memory.max of the cgroup at path (under the v2 root): its bytes, or 0 for none. */
-static uint64_t memlimit_one(const char *path)
+static uint64_t memlimit_one(const struct kernel *k, const char *path)
 {
     char file[PATH_MAX];
     char text[64];
     uint64_t bytes;
     if (snprintf(file, sizeof file, "%s%s/memory.max", MEMLIMIT_CGROUP_ROOT, path) >=
             (int)sizeof file ||
-        memlimit_read_text(file, text, sizeof text) != 0 ||
+        memlimit_read_text(k, file, text, sizeof text) != 0 ||
         budget_parse_memory_max(text, &bytes) != 0)
         return 0;
     return bytes;
 }
 
-uint64_t memlimit_cgroup_max(void)
+uint64_t memlimit_cgroup_max(const struct kernel *k)
 {
     /* A process may be in a deep hierarchy: /proc/self/cgroup is small, but not tiny on v1. */
     char proc[4096];
     char path[PATH_MAX];
-    if (memlimit_read_text("/proc/self/cgroup", proc, sizeof proc) != 0 ||
+    if (memlimit_read_text(k, "/proc/self/cgroup", proc, sizeof proc) != 0 ||
         budget_cgroup_path(proc, path, sizeof path) != 0)
         return 0;
     /*
@@ -62,7 +62,7 @@ uint64_t memlimit_cgroup_max(void)
      */
     uint64_t smallest = 0;
     for (;;) {
-        uint64_t bytes = memlimit_one(strcmp(path, "/") == 0 ? "" : path);
+        uint64_t bytes = memlimit_one(k, strcmp(path, "/") == 0 ? "" : path);
         if (bytes != 0 && (smallest == 0 || bytes < smallest))
             smallest = bytes;
         char *slash = strrchr(path, '/');

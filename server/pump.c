@@ -20,7 +20,7 @@ static ssize_t pump_read(const struct pump *p)
 {
     if (!conn_wants_input(p->engine))
         return 0;
-    ssize_t n = p->io->recv(p->fd, p->scratch, pump_read_len(p), 0);
+    ssize_t n = p->kernel->recv(p->fd, p->scratch, pump_read_len(p), 0);
     if (n > 0) {
         conn_feed(p->engine, p->scratch, (size_t)n);
         return n;
@@ -45,7 +45,7 @@ static ssize_t pump_write(const struct pump *p)
         if (len == 0)
             return sent;
         /* MSG_NOSIGNAL: a peer that went away is EPIPE here, never a SIGPIPE. */
-        ssize_t n = p->io->send(p->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = p->kernel->send(p->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0)
             return pump_try_later() ? sent : -1;
         /* A short write leaves the rest queued; sending may let the engine answer held input. */
@@ -66,7 +66,7 @@ static struct pump_outcome pump_settle(const struct pump *p)
     if (conn_finished(engine)) {
         if (engine->state != CONN_FAILED)
             return (struct pump_outcome){.next = PUMP_CLOSE};
-        if (p->io->shutdown(p->fd, SHUT_WR) != 0)
+        if (p->kernel->shutdown(p->fd, SHUT_WR) != 0)
             return (struct pump_outcome){.next = PUMP_RESET};
         return (struct pump_outcome){.next = PUMP_LINGER};
     }
@@ -95,7 +95,7 @@ struct pump_outcome pump_serve(const struct pump *p, bool readable)
 
 enum pump_next pump_discard(const struct pump *p)
 {
-    ssize_t n = p->io->recv(p->fd, p->scratch, pump_read_len(p), 0);
+    ssize_t n = p->kernel->recv(p->fd, p->scratch, pump_read_len(p), 0);
     if (n > 0 || (n < 0 && pump_try_later()))
         return PUMP_LINGER;
     return PUMP_CLOSE;

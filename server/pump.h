@@ -2,7 +2,7 @@
  * pump: moves the bytes of one TCP connection between its socket and its
  * connection engine (lib/conn.h), and decides what the connection needs
  * next. It is the part of shoutd's TCP side that talks to the kernel about a
- * connection, so it makes its calls through a struct sockio (sockio.h):
+ * connection, so it makes its calls through a struct kernel (kernel.h):
  * stream.c passes the real syscalls and turns the outcome into epoll
  * interest, timers and closes; fuzz/fuzz_conn.c passes a fake kernel and
  * drives exactly this code without a socket or epoll.
@@ -16,7 +16,7 @@
  * error. While lingering, pump_discard reads and throws away input until the
  * peer's EOF.
  *
- * Memory: the pump owns nothing. The engine, the descriptor and the sockio
+ * Memory: the pump owns nothing. The engine, the descriptor and the kernel
  * table are the caller's; scratch is where reads land, and its contents are
  * not needed after a call returns, so one buffer can serve every connection.
  * The pump never closes the descriptor: the outcome says when to.
@@ -29,12 +29,12 @@
 #include <stdint.h>
 
 #include "conn.h"
-#include "sockio.h"
+#include "kernel.h"
 
 struct pump {
     struct conn *engine;
     int fd;
-    const struct sockio *io;
+    const struct kernel *kernel;
     uint8_t *scratch;   /* where reads land */
     size_t scratch_len; /* bytes read at most per call (capped at CONN_FEED_MAX) */
 };

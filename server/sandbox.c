@@ -134,7 +134,7 @@ static const int sandbox_plain_syscalls[] = {
     SCMP_SYS(epoll_wait),
     SCMP_SYS(epoll_pwait),
     SCMP_SYS(epoll_ctl),
-    /* Connections and datagrams (server/sockio.c, stream.c, dgram.c, stats.c). */
+    /* Connections and datagrams (server/kernel.c: stream.c, dgram.c, stats.c call through it). */
     SCMP_SYS(accept4),
     SCMP_SYS(recvfrom),
     SCMP_SYS(recvmsg),

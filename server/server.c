@@ -13,12 +13,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "dgram.h"
 #include "memlimit.h"
-#include "stats.h"
-#include "stream.h"
 
 /*
  * The memory budget: --max-buffered, or derived from the limit shoutd runs
@@ -27,18 +23,18 @@
 static void server_init_budget(struct server *server)
 {
     const struct options *opts = &server->opts;
-    struct server_held *ledger = &server->held;
     uint64_t total = opts->max_buffered;
-    ledger->limit_given = total != 0;
-    if (!ledger->limit_given) {
-        ledger->cgroup_max = memlimit_cgroup_max();
-        ledger->physical = memlimit_physical();
-        total = budget_default(ledger->cgroup_max, ledger->physical, &ledger->origin);
+    server->budget_given = total != 0;
+    if (!server->budget_given) {
+        server->cgroup_max = memlimit_cgroup_max(server->kernel);
+        server->physical = memlimit_physical();
+        total = budget_default(server->cgroup_max, server->physical, &server->budget_origin);
     }
     uint64_t per_source = opts->max_buffered_per_ip_given ? opts->max_buffered_per_ip
                                                           : budget_default_per_source(total);
-    ledger->limits = (struct budget_limits){.max_total = total, .max_per_source = per_source};
-    ledger->trim_retry_ms = UINT64_MAX;
+    server->streams.held.limits =
+        (struct budget_limits){.max_total = total, .max_per_source = per_source};
+    server->trim_retry_ms = UINT64_MAX;
     /*
      * glibc's malloc initialises itself on first use, and that asks
      * getrandom for its tcache key: a call the sandbox kills. A shoutd whose
@@ -49,18 +45,40 @@ static void server_init_budget(struct server *server)
     malloc_trim(0);
 }
 
-void server_init(struct server *server)
+void server_init(struct server *server, const struct kernel *kernel)
 {
     const struct options *opts = &server->opts;
+    server->kernel = kernel;
+    server->signal_source.fd = -1;
     /* Room for at least one whole reply, and never less than 1 MiB. */
     size_t default_max_output = opts->max_frame + WIRE_HEADER_LEN > 1024 * 1024
                                     ? opts->max_frame + WIRE_HEADER_LEN
                                     : 1024 * 1024;
-    server->limits = (struct conn_limits){
+    struct streams *streams = &server->streams;
+    streams->kernel = kernel;
+    streams->loop = &server->loop;
+    streams->acceptor = &server->acceptor;
+    streams->opts = opts;
+    streams->secret = &server->source_secret;
+    streams->limits = (struct conn_limits){
         .max_payload = opts->max_frame,
         .max_output = opts->max_output != 0 ? opts->max_output : default_max_output,
     };
-    server->io = &sockio_system;
+    streams->counters = &server->counters;
+    stream_init(streams);
+    struct dgrams *dgrams = &server->dgrams;
+    dgrams->kernel = kernel;
+    dgrams->opts = opts;
+    dgrams->secret = &server->source_secret;
+    dgrams->max_payload = opts->max_frame;
+    dgrams->counters = &server->counters;
+    dgrams->rate_slot_count = DGRAM_RATE_SLOTS;
+    server->stats_port = (struct stats_port){
+        .kernel = kernel,
+        .acceptor = &server->acceptor,
+        .gather = server_gather,
+        .context = server,
+    };
     server_init_budget(server);
 }
 
@@ -76,23 +94,23 @@ static void server_format_size(char *out, size_t cap, uint64_t bytes)
 /* Where the budget came from, so an operator can see what bounds shoutd. */
 static void server_log_budget(const struct server *server)
 {
-    const struct server_held *ledger = &server->held;
+    const struct budget_limits *limits = &server->streams.held.limits;
     const uint64_t mib = 1024 * 1024;
     char why[96];
-    if (ledger->limit_given)
+    if (server->budget_given)
         snprintf(why, sizeof why, "--max-buffered");
-    else if (ledger->origin == BUDGET_FROM_CGROUP)
+    else if (server->budget_origin == BUDGET_FROM_CGROUP)
         snprintf(why, sizeof why, "half of the cgroup's memory.max, %" PRIu64 " MiB",
-                 ledger->cgroup_max / mib);
-    else if (ledger->origin == BUDGET_FROM_PHYSICAL)
+                 server->cgroup_max / mib);
+    else if (server->budget_origin == BUDGET_FROM_PHYSICAL)
         snprintf(why, sizeof why, "a quarter of the machine's %" PRIu64 " MiB, no cgroup limit",
-                 ledger->physical / mib);
+                 server->physical / mib);
     else
         snprintf(why, sizeof why, "a fixed figure, the memory available unknown");
     char total[32], share[32] = "no";
-    server_format_size(total, sizeof total, ledger->limits.max_total);
-    if (ledger->limits.max_per_source != 0)
-        server_format_size(share, sizeof share, ledger->limits.max_per_source);
+    server_format_size(total, sizeof total, limits->max_total);
+    if (limits->max_per_source != 0)
+        server_format_size(share, sizeof share, limits->max_per_source);
     fprintf(stderr, "shoutd: connection buffers held at most %s (%s), %s per source address\n",
             total, why, share);
 }
@@ -106,12 +124,32 @@ static void server_log_budget(const struct server *server)
  */
 static void server_trim_memory(struct server *server)
 {
-    struct server_held *ledger = &server->held;
-    if (budget_trim_due(&ledger->trim, ledger->total, server->loop.now_ms,
-                        &ledger->trim_retry_ms)) {
+    if (budget_trim_due(&server->trim, server->streams.held.total, server->loop.now_ms,
+                        &server->trim_retry_ms)) {
         malloc_trim(0);
-        server->stats.malloc_trims++;
+        server->malloc_trims++;
     }
+}
+
+void server_gather(const void *context, struct stats_counters *counters,
+                   struct stats_process *process)
+{
+    const struct server *server = context;
+    const struct streams *streams = &server->streams;
+    *counters = (struct stats_counters){
+        .tcp = streams->stats,
+        .accept = server->acceptor.stats,
+        .udp = server->dgrams.stats,
+        .engine = server->counters,
+        .malloc_trims = server->malloc_trims,
+        .open = streams->open,
+        .buffered = streams->held.total,
+        .rate_evictions = server->dgrams.policy.per_source.evictions,
+        .loop_wakeups = server->loop.wakeups,
+        .loop_spins = server->loop.spins,
+        .busy_poll_us = server->opts.busy_poll_us,
+    };
+    stats_sample_process(server->kernel, &server->started, server->opts.cpu, process);
 }
 
 /* SIGUSR1: the stats port's JSON on one stderr line, so counters can be read without it. */
@@ -119,9 +157,8 @@ static void server_dump_counters(const struct server *server)
 {
     char json[STATS_JSON_MAX];
     struct stats_process process;
-    stats_sample_process(server, &process);
     struct stats_counters counters;
-    stats_gather(server, &counters);
+    server_gather(server, &counters, &process);
     size_t len = stats_format(&counters, &process, json, sizeof json);
     if (len > 0)
         fprintf(stderr, "shoutd: counters %.*s", (int)len, json);
@@ -135,6 +172,7 @@ static void server_close_set(struct server *server, struct listeners *ls,
                              struct loop_source *tcp_sources, struct dgram_socket *udp_sockets)
 {
     for (size_t i = 0; i < ls->count; i++) {
+        acceptor_forget(&server->acceptor, &tcp_sources[i]);
         loop_del(&server->loop, &tcp_sources[i]);
         if (udp_sockets != NULL && ls->udp_fds[i] >= 0)
             loop_del(&server->loop, &udp_sockets[i].source);
@@ -154,7 +192,7 @@ static void server_start_drain(struct server *server)
     server_close_set(server, &server->listeners, server->tcp_sources, server->udp_sockets);
     server_close_set(server, &server->sockperf_listeners, server->sockperf_tcp_sources,
                      server->sockperf_udp_sockets);
-    stream_drain_all(server);
+    stream_drain_all(&server->streams);
 }
 
 static void server_on_signal(struct loop_source *source, uint32_t events)
@@ -162,7 +200,7 @@ static void server_on_signal(struct loop_source *source, uint32_t events)
     (void)events;
     struct server *server = source->owner;
     struct signalfd_siginfo info;
-    while (read(source->fd, &info, sizeof info) == (ssize_t)sizeof info) {
+    while (server->kernel->read(source->fd, &info, sizeof info) == (ssize_t)sizeof info) {
         if (info.ssi_signo == SIGUSR1) {
             server_dump_counters(server);
             continue;
@@ -182,15 +220,14 @@ static void server_on_signal(struct loop_source *source, uint32_t events)
  */
 static int server_watch_signals(struct server *server)
 {
-    signal(SIGPIPE, SIG_IGN);
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGUSR1);
-    if (sigprocmask(SIG_BLOCK, &stop_signals, NULL) != 0)
+    if (server->kernel->block_signals(&stop_signals) != 0)
         return -errno;
-    int fd = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
+    int fd = server->kernel->signalfd(&stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0)
         return -errno;
     server->signal_source =
@@ -217,53 +254,21 @@ int server_pin_cpu(int cpu)
     return 0;
 }
 
-/* Watch (EPOLLIN) or stop watching (0) every TCP listener still open. */
-static void server_watch_listeners(struct server *server, uint32_t events)
-{
-    for (size_t i = 0; i < server->listeners.count; i++)
-        loop_set_events(&server->loop, &server->tcp_sources[i], events);
-    for (size_t i = 0; i < server->sockperf_listeners.count; i++)
-        loop_set_events(&server->loop, &server->sockperf_tcp_sources[i], events);
-    if (server->stats_listener.count > 0)
-        loop_set_events(&server->loop, &server->stats_source, events);
-}
-
-void server_pause_accepting(struct server *server)
-{
-    if (server->accept_resume_ms != 0)
-        return;
-    server->stats.accept_pauses++;
-    server->accept_resume_ms = server->loop.now_ms + SERVER_ACCEPT_PAUSE_MS;
-    server_watch_listeners(server, 0);
-}
-
-bool server_hold_spare_fd(struct server *server)
-{
-    if (server->spare_fd < 0)
-        server->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    return server->spare_fd >= 0;
-}
-
-static void server_resume_accepting(struct server *server)
-{
-    server->accept_resume_ms = 0;
-    server_hold_spare_fd(server);
-    server_watch_listeners(server, EPOLLIN);
-}
-
 /* Register one set of listeners: TCP with on_tcp, UDP (when open) with on_udp. */
 static int server_watch_set(struct server *server, const struct listeners *ls,
                             const struct listen_addr *addrs, struct loop_source *tcp_sources,
                             struct dgram_socket *udp_sockets, loop_callback *on_tcp,
-                            loop_callback *on_udp, const char *what)
+                            void *tcp_owner, loop_callback *on_udp, const char *what)
 {
     for (size_t i = 0; i < ls->count; i++) {
         tcp_sources[i] =
-            (struct loop_source){.fd = ls->tcp_fds[i], .on_ready = on_tcp, .owner = server};
+            (struct loop_source){.fd = ls->tcp_fds[i], .on_ready = on_tcp, .owner = tcp_owner};
         int err = loop_add(&server->loop, &tcp_sources[i], EPOLLIN);
+        if (err == 0 && !acceptor_watch(&server->acceptor, &tcp_sources[i]))
+            err = -ENOSPC;
         if (err == 0 && ls->udp_fds[i] >= 0) {
-            udp_sockets[i].source =
-                (struct loop_source){.fd = ls->udp_fds[i], .on_ready = on_udp, .owner = server};
+            udp_sockets[i].source = (struct loop_source){
+                .fd = ls->udp_fds[i], .on_ready = on_udp, .owner = &server->dgrams};
             udp_pace_init(&udp_sockets[i].pace);
             err = loop_add(&server->loop, &udp_sockets[i].source, EPOLLIN);
         }
@@ -280,22 +285,25 @@ static int server_watch_set(struct server *server, const struct listeners *ls,
 static int server_listen(struct server *server)
 {
     struct options *opts = &server->opts;
-    int err = listeners_open(&server->listeners, opts->listen, opts->listen_count, opts->port, true,
-                             opts->backlog);
+    const struct kernel *k = server->kernel;
+    int err = listeners_open(&server->listeners, k, opts->listen, opts->listen_count, opts->port,
+                             true, opts->backlog);
     if (err != 0)
         return err;
+    server->dgrams.port = server->listeners.port;
     err = server_watch_set(server, &server->listeners, opts->listen, server->tcp_sources,
-                           server->udp_sockets, stream_on_listener_ready, dgram_on_ready,
-                           "listening");
+                           server->udp_sockets, stream_on_listener_ready, &server->streams,
+                           dgram_on_ready, "listening");
     if (err == 0 && opts->sockperf_enabled) {
-        err = listeners_open(&server->sockperf_listeners, opts->listen, opts->listen_count,
+        err = listeners_open(&server->sockperf_listeners, k, opts->listen, opts->listen_count,
                              opts->sockperf_port, true, opts->backlog);
         if (err != 0)
             return err;
+        server->dgrams.sockperf_port = server->sockperf_listeners.port;
         err = server_watch_set(server, &server->sockperf_listeners, opts->listen,
                                server->sockperf_tcp_sources, server->sockperf_udp_sockets,
-                               stream_on_sockperf_listener_ready, dgram_on_sockperf_ready,
-                               "sockperf format");
+                               stream_on_sockperf_listener_ready, &server->streams,
+                               dgram_on_sockperf_ready, "sockperf format");
     }
     if (err == 0 && opts->stats_enabled) {
         /*
@@ -304,12 +312,13 @@ static int server_listen(struct server *server)
          * connects then waited a second for SYN retransmission. The main
          * port's backlog, then.
          */
-        err = listeners_open(&server->stats_listener, &opts->stats_listen, 1, opts->stats_port,
+        err = listeners_open(&server->stats_listener, k, &opts->stats_listen, 1, opts->stats_port,
                              false, opts->backlog);
         if (err != 0)
             return err;
         err = server_watch_set(server, &server->stats_listener, &opts->stats_listen,
-                               &server->stats_source, NULL, stats_on_listener_ready, NULL, "stats");
+                               &server->stats_port.source, NULL, stats_on_listener_ready,
+                               &server->stats_port, NULL, "stats");
     }
     if (err != 0)
         fprintf(stderr, "shoutd: cannot watch the sockets: %s\n", strerror(-err));
@@ -330,14 +339,15 @@ static void server_print_ports(const struct server *server)
 /* Draining: whether to stop, and the next wake-up trimmed to the grace deadline. */
 static bool server_drained(struct server *server, uint64_t *wake_ms)
 {
-    if (list_empty(&server->streams)) {
+    struct streams *streams = &server->streams;
+    if (streams->open == 0) {
         fprintf(stderr, "shoutd: every connection closed, exiting\n");
         return true;
     }
     if (server->loop.now_ms >= server->grace_deadline_ms) {
-        server->draining = false;
-        size_t cut = stream_close_all(server);
-        server->stats.shutdown_cut += cut;
+        server->draining = streams->draining = false;
+        size_t cut = stream_close_all(streams);
+        streams->stats.shutdown_cut += cut;
         fprintf(stderr, "shoutd: --grace %u s over, cut %zu connection%s, exiting\n",
                 server->opts.grace_s, cut, cut == 1 ? "" : "s");
         return true;
@@ -347,34 +357,42 @@ static bool server_drained(struct server *server, uint64_t *wake_ms)
     return false;
 }
 
-int server_run(struct server *server)
+static uint64_t server_sooner(uint64_t a_ms, uint64_t b_ms)
+{
+    return a_ms < b_ms ? a_ms : b_ms;
+}
+
+int server_run_once(struct server *server)
 {
     struct loop *loop = &server->loop;
-    while (!loop->stop) {
-        uint64_t wake_ms = stream_expire(server, loop->now_ms);
-        if (server->accept_resume_ms != 0) {
-            if (loop->now_ms >= server->accept_resume_ms)
-                server_resume_accepting(server);
-            else if (server->accept_resume_ms < wake_ms)
-                wake_ms = server->accept_resume_ms;
-        }
-        if (server->draining && server_drained(server, &wake_ms))
-            break;
-        if (server->held.trim_retry_ms < wake_ms)
-            wake_ms = server->held.trim_retry_ms;
-        int err = wake_ms == UINT64_MAX ? 0 : loop_wake_by(loop, wake_ms);
-        if (err != 0) {
-            fprintf(stderr, "shoutd: timerfd_settime: %s\n", strerror(-err));
-            return err;
-        }
-        err = loop_run_once(loop);
-        if (err != 0) {
-            fprintf(stderr, "shoutd: epoll_wait: %s\n", strerror(-err));
-            return err;
-        }
-        server_trim_memory(server);
+    if (loop->stop)
+        return 1;
+    uint64_t wake_ms = stream_expire(&server->streams, loop->now_ms);
+    wake_ms = server_sooner(wake_ms, acceptor_tick(&server->acceptor, loop->now_ms));
+    if (server->draining && server_drained(server, &wake_ms))
+        return 1;
+    wake_ms = server_sooner(wake_ms, server->trim_retry_ms);
+    int err = wake_ms == UINT64_MAX ? 0 : loop_wake_by(loop, wake_ms);
+    if (err != 0) {
+        fprintf(stderr, "shoutd: timerfd_settime: %s\n", strerror(-err));
+        return err;
     }
+    err = loop_run_once(loop);
+    if (err != 0) {
+        fprintf(stderr, "shoutd: epoll_wait: %s\n", strerror(-err));
+        return err;
+    }
+    server_trim_memory(server);
     return 0;
+}
+
+int server_run(struct server *server)
+{
+    int result;
+    do
+        result = server_run_once(server);
+    while (result == 0);
+    return result < 0 ? result : 0;
 }
 
 /*
@@ -384,15 +402,16 @@ int server_run(struct server *server)
  * descriptors anyway, say so: the connections past them are refused and
  * counted (refused_no_fds), not lost.
  */
-static void server_raise_fd_limit(const struct options *opts)
+static void server_raise_fd_limit(const struct server *server)
 {
+    const struct options *opts = &server->opts;
     struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+    if (server->kernel->getrlimit(RLIMIT_NOFILE, &limit) != 0)
         return;
     if (limit.rlim_cur < limit.rlim_max) {
         rlim_t was = limit.rlim_cur;
         limit.rlim_cur = limit.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+        if (server->kernel->setrlimit(RLIMIT_NOFILE, &limit) != 0)
             limit.rlim_cur = was;
     }
     /* The listeners, the stats port, epoll, the signalfd, the spare, stdio: a few dozen. */
@@ -426,7 +445,7 @@ static int server_take_source_secret(struct server *server)
     ssize_t got;
     /* Blocks only until the kernel's pool is first initialised, early in boot. */
     do
-        got = getrandom(bytes, sizeof bytes, 0);
+        got = server->kernel->getrandom(bytes, sizeof bytes, 0);
     while (got < 0 && errno == EINTR);
     if (got != (ssize_t)sizeof bytes) {
         int err = got < 0 ? errno : EIO;
@@ -442,20 +461,14 @@ int server_start(struct server *server)
     int err = server_take_source_secret(server);
     if (err != 0)
         return err;
-    server_raise_fd_limit(&server->opts);
-    clock_gettime(CLOCK_MONOTONIC, &server->started);
-    list_init(&server->streams);
-    for (size_t i = 0; i < SERVER_DEADLINES; i++)
-        list_init(&server->deadlines[i]);
-    for (size_t i = 0; i < BUDGET_SIZE_CLASSES; i++)
-        list_init(&server->held.by_class[i]);
-    server->spare_fd = -1;
-    server_hold_spare_fd(server);
+    server_raise_fd_limit(server);
+    server->kernel->clock_gettime(CLOCK_MONOTONIC, &server->started);
     fprintf(stderr, "shoutd %s starting (max frame %u bytes)\n", SHOUT_VERSION,
             server->opts.max_frame);
     server_log_budget(server);
 
-    err = loop_init(&server->loop);
+    err = loop_init(&server->loop, server->kernel);
+    acceptor_init(&server->acceptor, server->kernel, &server->loop);
     server->loop.busy_poll_ns = (uint64_t)server->opts.busy_poll_us * 1000;
     if (err == 0)
         err = server_watch_signals(server);
@@ -472,12 +485,12 @@ int server_start(struct server *server)
 
 void server_stop(struct server *server)
 {
-    stream_close_all(server);
+    stream_close_all(&server->streams);
     listeners_close(&server->listeners);
     listeners_close(&server->sockperf_listeners);
     listeners_close(&server->stats_listener);
-    close(server->signal_source.fd);
-    if (server->spare_fd >= 0)
-        close(server->spare_fd);
+    if (server->signal_source.fd >= 0)
+        server->kernel->close(server->signal_source.fd);
+    acceptor_close(&server->acceptor);
     loop_free(&server->loop);
 }

@@ -9,9 +9,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
-
-#include "stream.h"
 
 /* Stats clients answered per wakeup, so that a flood of them cannot starve the others. */
 #define STATS_ACCEPT_BATCH 16
@@ -45,22 +42,23 @@ static double stats_seconds(struct timeval tv)
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-static double stats_uptime_s(const struct timespec *started)
+static double stats_uptime_s(const struct kernel *k, const struct timespec *started)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    k->clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - started->tv_sec) + (double)(now.tv_nsec - started->tv_nsec) / 1e9;
 }
 
-void stats_sample_process(const struct server *server, struct stats_process *process)
+void stats_sample_process(const struct kernel *k, const struct timespec *started, int pinned_cpu,
+                          struct stats_process *process)
 {
     struct rusage usage = {0};
-    getrusage(RUSAGE_SELF, &usage);
+    k->getrusage(RUSAGE_SELF, &usage);
     *process = (struct stats_process){
-        .pid = (long)getpid(),
-        .uptime_s = stats_uptime_s(&server->started),
-        .cpu = sched_getcpu(),
-        .pinned_cpu = server->opts.cpu,
+        .pid = (long)k->getpid(),
+        .uptime_s = stats_uptime_s(k, started),
+        .cpu = k->sched_getcpu(),
+        .pinned_cpu = pinned_cpu,
         .user_s = stats_seconds(usage.ru_utime),
         .system_s = stats_seconds(usage.ru_stime),
     };
@@ -70,7 +68,8 @@ void stats_sample_process(const struct server *server, struct stats_process *pro
 
 static void stats_put_tcp(struct stats_json *json, const struct stats_counters *counters)
 {
-    const struct server_stats *st = &counters->server;
+    const struct stream_stats *st = &counters->tcp;
+    const struct accept_stats *ac = &counters->accept;
     const struct conn_counters *c = &counters->engine;
     stats_put(json,
               "\"tcp\":{\"open\":%" PRIu32 ",\"accepted\":%" PRIu64 ",\"closed\":%" PRIu64
@@ -81,8 +80,8 @@ static void stats_put_tcp(struct stats_json *json, const struct stats_counters *
               ",\"text_bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
               ",\"bytes_discarded\":%" PRIu64 ",\"buffered\":%zu,\"closed_memory\":%" PRIu64
               ",\"closed_memory_per_ip\":%" PRIu64 "},",
-              counters->open, st->accepted, st->closed, st->resets, st->refused_no_fds,
-              st->accept_pauses, st->refused_max_conns, st->refused_per_ip, st->lingers_expired,
+              counters->open, st->accepted, st->closed, st->resets, ac->refused_no_fds,
+              ac->accept_pauses, st->refused_max_conns, st->refused_per_ip, st->lingers_expired,
               st->timeouts_frame, st->timeouts_idle, st->timeouts_write, c->requests, c->text_bytes,
               c->bytes_in, c->bytes_out, c->bytes_discarded, counters->buffered, st->closed_memory,
               st->closed_memory_per_ip);
@@ -90,17 +89,16 @@ static void stats_put_tcp(struct stats_json *json, const struct stats_counters *
 
 static void stats_put_udp(struct stats_json *json, const struct stats_counters *counters)
 {
-    const struct server_stats *st = &counters->server;
+    const struct dgram_stats *st = &counters->udp;
     stats_put(json,
               "\"udp\":{\"datagrams\":%" PRIu64 ",\"replies\":%" PRIu64 ",\"bytes_in\":%" PRIu64
               ",\"bytes_out\":%" PRIu64 ",\"dropped_empty\":%" PRIu64 ",\"dropped_short\":%" PRIu64
               ",\"dropped_source_port\":%" PRIu64 ",\"dropped_rate\":%" PRIu64
               ",\"dropped_global_rate\":%" PRIu64 ",\"error_replies\":%" PRIu64
               ",\"send_failed\":%" PRIu64 ",\"rate_evictions\":%" PRIu64 "},",
-              st->udp_datagrams, st->udp_replies, st->udp_bytes_in, st->udp_bytes_out,
-              st->udp_dropped_empty, st->udp_dropped_short, st->udp_dropped_source_port,
-              st->udp_dropped_rate, st->udp_dropped_global_rate, st->udp_error_replies,
-              st->udp_send_failed, counters->rate_evictions);
+              st->datagrams, st->replies, st->bytes_in, st->bytes_out, st->dropped_empty,
+              st->dropped_short, st->dropped_source_port, st->dropped_rate, st->dropped_global_rate,
+              st->error_replies, st->send_failed, counters->rate_evictions);
 }
 
 static void stats_put_errors(struct stats_json *json, const uint64_t *errors)
@@ -117,20 +115,6 @@ static void stats_put_errors(struct stats_json *json, const uint64_t *errors)
     stats_put(json, "}");
 }
 
-void stats_gather(const struct server *server, struct stats_counters *counters)
-{
-    *counters = (struct stats_counters){
-        .server = server->stats,
-        .engine = server->counters,
-        .open = server->conns.open,
-        .buffered = server->held.total,
-        .rate_evictions = server->udp_rate.per_ip.evictions,
-        .loop_wakeups = server->loop.wakeups,
-        .loop_spins = server->loop.spins,
-        .busy_poll_us = server->opts.busy_poll_us,
-    };
-}
-
 size_t stats_format(const struct stats_counters *counters, const struct stats_process *process,
                     char *out, size_t cap)
 {
@@ -142,8 +126,8 @@ size_t stats_format(const struct stats_counters *counters, const struct stats_pr
               ",\"malloc_trims\":%" PRIu64 ",\"busy_poll_us\":%" PRIu32 ",\"loop_spins\":%" PRIu64
               ",",
               SHOUT_VERSION, process->pid, process->uptime_s, process->cpu, process->pinned_cpu,
-              process->user_s, process->system_s, counters->loop_wakeups,
-              counters->server.malloc_trims, counters->busy_poll_us, counters->loop_spins);
+              process->user_s, process->system_s, counters->loop_wakeups, counters->malloc_trims,
+              counters->busy_poll_us, counters->loop_spins);
     stats_put_tcp(&json, counters);
     stats_put_udp(&json, counters);
     stats_put(&json,
@@ -151,40 +135,34 @@ size_t stats_format(const struct stats_counters *counters, const struct stats_pr
               ",\"bad_length\":%" PRIu64 "},",
               c->sockperf_messages, c->sockperf_replies, c->sockperf_bad_length);
     stats_put(&json, "\"shutdown\":{\"clean\":%" PRIu64 ",\"cut\":%" PRIu64 "},",
-              counters->server.shutdown_clean, counters->server.shutdown_cut);
+              counters->tcp.shutdown_clean, counters->tcp.shutdown_cut);
     stats_put_errors(&json, c->errors);
     stats_put(&json, "}\n");
     return json.overflow ? 0 : json.len;
 }
 
-static void stats_answer(struct server *server, int fd)
+static void stats_answer(const struct stats_port *port, int fd)
 {
     char json[STATS_JSON_MAX];
     struct stats_process process;
-    stats_sample_process(server, &process);
     struct stats_counters counters;
-    stats_gather(server, &counters);
+    port->gather(port->context, &counters, &process);
     size_t len = stats_format(&counters, &process, json, sizeof json);
     /* One try: a short or failed write only costs this client its answer, never a wait. */
     if (len > 0)
-        (void)send(fd, json, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    close(fd);
+        (void)port->kernel->send(fd, json, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    port->kernel->close(fd);
 }
 
 void stats_on_listener_ready(struct loop_source *listener, uint32_t events)
 {
     (void)events;
-    struct server *server = listener->owner;
+    const struct stats_port *port = listener->owner;
     for (int i = 0; i < STATS_ACCEPT_BATCH; i++) {
-        int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            stats_answer(server, fd);
-            continue;
-        }
-        if (errno == EMFILE || errno == ENFILE)
-            stream_refuse_no_fds(server, listener->fd);
-        else if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        return;
+        int fd = acceptor_take(port->acceptor, listener->fd, NULL);
+        if (fd == ACCEPT_DONE)
+            return;
+        if (fd >= 0)
+            stats_answer(port, fd);
     }
 }

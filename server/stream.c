@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "pump.h"
 #include "source.h"
@@ -22,33 +21,44 @@ enum stream_phase {
 
 struct stream {
     struct loop_source source;
-    struct server *server;
+    struct streams *streams;
     struct conn engine;
     enum stream_phase phase;
-    enum server_deadline under; /* the deadline it is under, if deadline is linked */
+    enum deadline_kind under; /* the deadline it is under, if deadline is linked */
     uint64_t deadline_ms;
     uint64_t messages_seen;    /* engine.messages when the frame deadline was last set */
-    struct list_node all;      /* in server->streams */
-    struct list_node deadline; /* in server->deadlines[under], or alone: no deadline */
-    uint32_t source_slot;      /* its source's slot in server->conns */
-    size_t held;               /* conn_bytes_held after its last round, in server->held */
+    struct list_node all;      /* in streams->all */
+    struct list_node deadline; /* in streams->deadlines[under], or alone: no deadline */
+    uint32_t source_slot;      /* its source's slot in streams->per_slot */
+    size_t held;               /* conn_bytes_held after its last round, in streams->held */
     unsigned held_class;       /* budget_size_class(held) */
-    struct list_node by_size;  /* in server->held.by_class[held_class], alone for class 0 */
+    struct list_node by_size;  /* in streams->held.by_class[held_class], alone for class 0 */
 };
 
-/* Each kind of deadline's one timeout, in ms; 0: that kind is off. */
-static uint64_t stream_timeout_ms(const struct server *server, enum server_deadline kind)
+/* The timeouts the options set, in ms; 0: that kind is off. */
+static struct deadline_timeouts stream_timeouts(const struct streams *streams)
 {
-    const struct options *opts = &server->opts;
+    const struct options *opts = streams->opts;
+    return (struct deadline_timeouts){
+        .frame_ms = (uint64_t)opts->frame_timeout_s * 1000,
+        .idle_ms = (uint64_t)opts->idle_timeout_s * 1000,
+        .write_ms = (uint64_t)opts->write_timeout_s * 1000,
+    };
+}
+
+/* Each kind of deadline's one timeout, in ms; 0: that kind is off. */
+static uint64_t stream_timeout_ms(const struct streams *streams, enum deadline_kind kind)
+{
+    struct deadline_timeouts timeouts = stream_timeouts(streams);
     switch (kind) {
-    case SERVER_DEADLINE_FRAME:
-        return (uint64_t)opts->frame_timeout_s * 1000;
-    case SERVER_DEADLINE_IDLE:
-        return (uint64_t)opts->idle_timeout_s * 1000;
-    case SERVER_DEADLINE_WRITE:
-        return (uint64_t)opts->write_timeout_s * 1000;
-    case SERVER_DEADLINE_LINGER:
-    case SERVER_DEADLINES:
+    case DEADLINE_FRAME:
+        return timeouts.frame_ms;
+    case DEADLINE_IDLE:
+        return timeouts.idle_ms;
+    case DEADLINE_WRITE:
+        return timeouts.write_ms;
+    case DEADLINE_LINGER:
+    case DEADLINE_KINDS:
         break;
     }
     return STREAM_LINGER_MS;
@@ -60,22 +70,22 @@ static uint64_t stream_timeout_ms(const struct server *server, enum server_deadl
  * timeout. (Draining, server_run cuts whatever is left when --grace ends,
  * whatever its deadline.)
  */
-static void stream_set_deadline(struct stream *s, enum server_deadline kind)
+static void stream_set_deadline(struct stream *s, enum deadline_kind kind)
 {
-    struct server *server = s->server;
+    struct streams *streams = s->streams;
     list_remove(&s->deadline);
     s->under = kind;
-    uint64_t timeout_ms = stream_timeout_ms(server, kind);
+    uint64_t timeout_ms = stream_timeout_ms(streams, kind);
     if (timeout_ms == 0)
         return;
-    s->deadline_ms = server->loop.now_ms + timeout_ms;
-    list_append(&server->deadlines[kind], &s->deadline);
+    s->deadline_ms = streams->loop->now_ms + timeout_ms;
+    list_append(&streams->deadlines[kind], &s->deadline);
 }
 
 /* Bring the ledger up to date with what s's engine holds now. */
 static void stream_set_held(struct stream *s, size_t held)
 {
-    struct server_held *ledger = &s->server->held;
+    struct stream_held *ledger = &s->streams->held;
     ledger->total = ledger->total - s->held + held;
     ledger->per_slot[s->source_slot] = ledger->per_slot[s->source_slot] - s->held + held;
     s->held = held;
@@ -90,25 +100,25 @@ static void stream_set_held(struct stream *s, size_t held)
 
 static void stream_close(struct stream *s)
 {
-    struct server *server = s->server;
+    struct streams *streams = s->streams;
     list_remove(&s->deadline);
     list_remove(&s->all);
     stream_set_held(s, 0);
-    loop_del(&server->loop, &s->source);
-    server->io->close(s->source.fd);
+    loop_del(streams->loop, &s->source);
+    streams->kernel->close(s->source.fd);
     conn_free(&s->engine);
-    server->stats.closed++;
-    if (server->draining)
-        server->stats.shutdown_clean++;
-    server->conns.open--;
-    server->conns.per_slot[s->source_slot]--;
+    streams->stats.closed++;
+    if (streams->draining)
+        streams->stats.shutdown_clean++;
+    streams->open--;
+    streams->per_slot[s->source_slot]--;
     free(s);
 }
 
 /* A hard error on the socket: the peer is gone, nothing more can be delivered. */
 static void stream_reset(struct stream *s)
 {
-    s->server->stats.resets++;
+    s->streams->stats.resets++;
     stream_close(s);
 }
 
@@ -120,47 +130,33 @@ static void stream_reset(struct stream *s)
 static void stream_start_linger(struct stream *s)
 {
     s->phase = STREAM_LINGERING;
-    stream_set_deadline(s, SERVER_DEADLINE_LINGER);
-    if (loop_set_events(&s->server->loop, &s->source, EPOLLIN) != 0)
+    stream_set_deadline(s, DEADLINE_LINGER);
+    if (loop_set_events(s->streams->loop, &s->source, EPOLLIN) != 0)
         stream_reset(s);
 }
 
-/*
- * After a round, the one deadline a serving connection is under, and
- * whether the round was progress that restarts it:
- * - replies queued and the socket full: the write deadline, restarted by
- *   every byte the client takes (nginx's send_timeout);
- * - a request begun, or none yet since accept: the frame deadline,
- *   restarted only when a request completes, so that dribbling a byte at a
- *   time does not keep a slowloris alive;
- * - otherwise nothing is in flight: the idle deadline, restarted by any
- *   byte read or sent.
- * A kind turned off (timeout 0) gives way to the next, so that the idle
- * deadline still watches a connection nothing else does. A connection that
- * moves from one kind to another starts the new one afresh.
- */
+/* After a round, the one deadline a serving connection is under (lib/deadline.h says which). */
 static void stream_update_deadline(struct stream *s, const struct pump_outcome *outcome)
 {
-    const struct options *opts = &s->server->opts;
-    enum server_deadline kind = SERVER_DEADLINE_IDLE;
-    bool progress = outcome->bytes_read > 0 || outcome->bytes_sent > 0;
-    if (outcome->want_write && opts->write_timeout_s != 0) {
-        kind = SERVER_DEADLINE_WRITE;
-        progress = outcome->bytes_sent > 0;
-    } else if (conn_mid_request(&s->engine) && opts->frame_timeout_s != 0) {
-        kind = SERVER_DEADLINE_FRAME;
-        progress = s->engine.messages != s->messages_seen;
-    }
+    struct deadline_timeouts timeouts = stream_timeouts(s->streams);
+    struct deadline_round round = {
+        .want_write = outcome->want_write,
+        .mid_request = conn_mid_request(&s->engine),
+        .request_done = s->engine.messages != s->messages_seen,
+        .bytes_read = outcome->bytes_read,
+        .bytes_sent = outcome->bytes_sent,
+    };
+    struct deadline_choice choice = deadline_choose(&timeouts, s->under, &round);
     s->messages_seen = s->engine.messages;
-    if (kind != s->under || progress)
-        stream_set_deadline(s, kind);
+    if (choice.restart)
+        stream_set_deadline(s, choice.kind);
 }
 
 /* Ask epoll for what the engine needs next. */
 static void stream_wait(struct stream *s, const struct pump_outcome *outcome)
 {
     uint32_t events = (outcome->want_read ? EPOLLIN : 0) | (outcome->want_write ? EPOLLOUT : 0);
-    if (loop_set_events(&s->server->loop, &s->source, events) != 0)
+    if (loop_set_events(s->streams->loop, &s->source, events) != 0)
         stream_reset(s);
 }
 
@@ -172,7 +168,7 @@ static void stream_wait(struct stream *s, const struct pump_outcome *outcome)
  */
 static void stream_close_orderly(struct stream *s)
 {
-    if (s->server->io->shutdown(s->source.fd, SHUT_WR) != 0) {
+    if (s->streams->kernel->shutdown(s->source.fd, SHUT_WR) != 0) {
         stream_reset(s);
         return;
     }
@@ -191,7 +187,7 @@ static void stream_settle(struct stream *s, const struct pump_outcome *outcome)
         stream_start_linger(s);
         return;
     case PUMP_CLOSE:
-        if (s->server->draining)
+        if (s->streams->draining)
             stream_close_orderly(s);
         else
             stream_close(s);
@@ -209,9 +205,9 @@ static void stream_settle(struct stream *s, const struct pump_outcome *outcome)
  * own met from the top down: the walk passes only streams in classes above
  * it, which hold more than it does.
  */
-static struct stream *stream_largest_holder(struct server *server, bool slot_only, uint32_t slot)
+static struct stream *stream_largest_holder(struct streams *streams, bool slot_only, uint32_t slot)
 {
-    struct server_held *ledger = &server->held;
+    struct stream_held *ledger = &streams->held;
     for (unsigned c = BUDGET_SIZE_CLASSES - 1; c > 0; c--) {
         struct list_node *list = &ledger->by_class[c];
         for (struct list_node *node = list->next; node != list; node = node->next) {
@@ -231,11 +227,11 @@ static struct stream *stream_largest_holder(struct server *server, bool slot_onl
  */
 static void stream_shed(struct stream *s, enum budget_verdict why)
 {
-    struct server *server = s->server;
+    struct streams *streams = s->streams;
     if (why == BUDGET_OVER_TOTAL)
-        server->stats.closed_memory++;
+        streams->stats.closed_memory++;
     else
-        server->stats.closed_memory_per_ip++;
+        streams->stats.closed_memory_per_ip++;
     stream_close(s);
 }
 
@@ -252,8 +248,8 @@ static void stream_shed(struct stream *s, enum budget_verdict why)
  */
 static bool stream_enforce_budget(struct stream *grower)
 {
-    struct server *server = grower->server;
-    struct server_held *ledger = &server->held;
+    struct streams *streams = grower->streams;
+    struct stream_held *ledger = &streams->held;
     uint32_t slot = grower->source_slot;
     bool grower_open = true;
     enum budget_verdict shedding = BUDGET_OK;
@@ -261,7 +257,8 @@ static bool stream_enforce_budget(struct stream *grower)
         shedding = budget_judge(&ledger->limits, ledger->total, ledger->per_slot[slot], shedding);
         if (shedding == BUDGET_OK)
             return grower_open;
-        struct stream *victim = stream_largest_holder(server, shedding == BUDGET_OVER_SOURCE, slot);
+        struct stream *victim =
+            stream_largest_holder(streams, shedding == BUDGET_OVER_SOURCE, slot);
         if (victim == NULL)
             return grower_open;
         if (victim == grower)
@@ -279,17 +276,22 @@ static bool stream_account(struct stream *s)
     return s->held <= before || stream_enforce_budget(s);
 }
 
+/* A pump for s: every connection reads into the one buffer in turn. */
+static struct pump stream_pump(struct stream *s)
+{
+    return (struct pump){
+        .engine = &s->engine,
+        .fd = s->source.fd,
+        .kernel = s->streams->kernel,
+        .scratch = s->streams->read_buf,
+        .scratch_len = sizeof s->streams->read_buf,
+    };
+}
+
 static void stream_on_ready(struct loop_source *source, uint32_t events)
 {
     struct stream *s = LIST_ENTRY(source, struct stream, source);
-    struct server *server = s->server;
-    struct pump pump = {
-        .engine = &s->engine,
-        .fd = source->fd,
-        .io = server->io,
-        .scratch = server->read_buf,
-        .scratch_len = sizeof server->read_buf,
-    };
+    struct pump pump = stream_pump(s);
     if (s->phase == STREAM_LINGERING) {
         if (pump_discard(&pump) == PUMP_CLOSE)
             stream_close(s);
@@ -301,64 +303,41 @@ static void stream_on_ready(struct loop_source *source, uint32_t events)
         stream_settle(s, &outcome);
 }
 
-static void stream_open(struct server *server, int fd, enum conn_mode mode, uint32_t slot)
+static void stream_open(struct streams *streams, int fd, enum conn_mode mode, uint32_t slot)
 {
     struct stream *s = calloc(1, sizeof *s);
     if (!s) {
-        server->io->close(fd);
+        streams->kernel->close(fd);
         return;
     }
     s->source_slot = slot;
     list_init(&s->by_size);
-    server->conns.open++;
-    server->conns.per_slot[slot]++;
+    streams->open++;
+    streams->per_slot[slot]++;
     int one = 1;
     /* Replies go out as soon as they are ready: latency is what is measured here. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    s->server = server;
+    streams->kernel->setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    s->streams = streams;
     s->source = (struct loop_source){.fd = fd, .on_ready = stream_on_ready, .owner = s};
     s->phase = STREAM_SERVING;
-    conn_init_mode(&s->engine, &server->limits, &server->counters, mode);
+    conn_init_mode(&s->engine, &streams->limits, streams->counters, mode);
     list_init(&s->deadline);
     /* Counted from accept: a connection that never sends is a slowloris too. */
-    s->under = SERVER_DEADLINES;
+    s->under = DEADLINE_KINDS;
     stream_update_deadline(s, &(struct pump_outcome){.next = PUMP_WAIT, .want_read = true});
-    list_append(&server->streams, &s->all);
-    server->stats.accepted++;
-    if (loop_add(&server->loop, &s->source, EPOLLIN) != 0)
+    list_append(&streams->all, &s->all);
+    streams->stats.accepted++;
+    if (loop_add(streams->loop, &s->source, EPOLLIN) != 0)
         stream_close(s);
 }
 
-/*
- * Out of descriptors, a listener stays readable and a plain accept loop
- * spins. The spare descriptor is given up to accept the waiting connection
- * and close it at once (the peer sees a clean close), then taken back. If it
- * cannot be taken back (the system's table is full: ENFILE, and another
- * process took the slot), there is no spare for the next one: accepting
- * pauses for a moment instead (server_pause_accepting), as nginx does.
- */
-void stream_refuse_no_fds(struct server *server, int listener_fd)
-{
-    if (server->spare_fd >= 0)
-        close(server->spare_fd);
-    server->spare_fd = -1;
-    int fd = server->io->accept4(listener_fd, NULL, NULL, SOCK_CLOEXEC);
-    /* Even the spare's slot did not help: another process took it. */
-    bool still_no_fds = fd < 0 && (errno == EMFILE || errno == ENFILE);
-    if (fd >= 0) {
-        server->io->close(fd);
-        server->stats.refused_no_fds++;
-    }
-    if (!server_hold_spare_fd(server) || still_no_fds)
-        server_pause_accepting(server);
-}
-
-/* The slot of a source in server->conns. */
-static uint32_t stream_source_slot(const struct server *server, const struct sockaddr_storage *addr)
+/* The slot of a source in streams->per_slot. */
+static uint32_t stream_source_slot(const struct streams *streams,
+                                   const struct sockaddr_storage *addr)
 {
     struct source_key key;
-    source_key_of(addr, server->opts.ipv6_prefix, &key);
-    return (uint32_t)(source_hash(&server->source_secret, &key) % SERVER_CONN_SLOTS);
+    source_key_of(addr, streams->opts->ipv6_prefix, &key);
+    return (uint32_t)(source_hash(streams->secret, &key) % STREAM_SOURCE_SLOTS);
 }
 
 /*
@@ -366,42 +345,38 @@ static uint32_t stream_source_slot(const struct server *server, const struct soc
  * closed at once, nothing written, counted. Connections already open notice
  * nothing. Returns the source's slot, or -1 if the connection was refused.
  */
-static int64_t stream_admit(struct server *server, int fd, const struct sockaddr_storage *addr)
+static int64_t stream_admit(struct streams *streams, int fd, const struct sockaddr_storage *addr)
 {
-    const struct options *opts = &server->opts;
-    if (server->conns.open >= opts->max_conns) {
-        server->io->close(fd);
-        server->stats.refused_max_conns++;
+    const struct options *opts = streams->opts;
+    if (streams->open >= opts->max_conns) {
+        streams->kernel->close(fd);
+        streams->stats.refused_max_conns++;
         return -1;
     }
-    uint32_t slot = stream_source_slot(server, addr);
-    if (opts->max_conns_per_ip != 0 && server->conns.per_slot[slot] >= opts->max_conns_per_ip) {
-        server->io->close(fd);
-        server->stats.refused_per_ip++;
+    uint32_t slot = stream_source_slot(streams, addr);
+    if (opts->max_conns_per_ip != 0 && streams->per_slot[slot] >= opts->max_conns_per_ip) {
+        streams->kernel->close(fd);
+        streams->stats.refused_per_ip++;
         return -1;
     }
     return slot;
 }
 
-static void stream_accept(struct server *server, int listener_fd, enum conn_mode mode)
+/* Connections accepted per wakeup, so that a flood cannot starve the others. */
+#define STREAM_ACCEPT_BATCH 64
+
+static void stream_accept(struct streams *streams, int listener_fd, enum conn_mode mode)
 {
     for (int i = 0; i < STREAM_ACCEPT_BATCH; i++) {
-        struct sockaddr_storage addr = {.ss_family = AF_UNSPEC};
-        socklen_t addr_len = sizeof addr;
-        int fd = server->io->accept4(listener_fd, (struct sockaddr *)&addr, &addr_len,
-                                     SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            int64_t slot = stream_admit(server, fd, &addr);
-            if (slot >= 0)
-                stream_open(server, fd, mode, (uint32_t)slot);
+        struct sockaddr_storage addr;
+        int fd = acceptor_take(streams->acceptor, listener_fd, &addr);
+        if (fd == ACCEPT_DONE)
+            return;
+        if (fd == ACCEPT_AGAIN)
             continue;
-        }
-        if (errno == EMFILE || errno == ENFILE)
-            stream_refuse_no_fds(server, listener_fd);
-        else if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        /* EAGAIN: drained; anything else is the peer's trouble, not the listener's. */
-        return;
+        int64_t slot = stream_admit(streams, fd, &addr);
+        if (slot >= 0)
+            stream_open(streams, fd, mode, (uint32_t)slot);
     }
 }
 
@@ -426,32 +401,33 @@ void stream_on_sockperf_listener_ready(struct loop_source *listener, uint32_t ev
  */
 static void stream_expire_one(struct stream *s)
 {
-    struct server_stats *stats = &s->server->stats;
+    struct stream_stats *stats = &s->streams->stats;
     static const struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
     switch (s->under) {
-    case SERVER_DEADLINE_FRAME:
+    case DEADLINE_FRAME:
         stats->timeouts_frame++;
         break;
-    case SERVER_DEADLINE_IDLE:
+    case DEADLINE_IDLE:
         stats->timeouts_idle++;
         break;
-    case SERVER_DEADLINE_WRITE:
+    case DEADLINE_WRITE:
         stats->timeouts_write++;
-        setsockopt(s->source.fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+        s->streams->kernel->setsockopt(s->source.fd, SOL_SOCKET, SO_LINGER, &abort_on_close,
+                                       sizeof abort_on_close);
         break;
-    case SERVER_DEADLINE_LINGER:
-    case SERVER_DEADLINES:
+    case DEADLINE_LINGER:
+    case DEADLINE_KINDS:
         stats->lingers_expired++;
         break;
     }
     stream_close(s);
 }
 
-uint64_t stream_expire(struct server *server, uint64_t now_ms)
+uint64_t stream_expire(struct streams *streams, uint64_t now_ms)
 {
     uint64_t next_ms = UINT64_MAX;
-    for (size_t kind = 0; kind < SERVER_DEADLINES; kind++) {
-        struct list_node *list = &server->deadlines[kind];
+    for (size_t kind = 0; kind < DEADLINE_KINDS; kind++) {
+        struct list_node *list = &streams->deadlines[kind];
         while (!list_empty(list)) {
             struct stream *s = LIST_ENTRY(list->next, struct stream, deadline);
             if (s->deadline_ms > now_ms) {
@@ -472,7 +448,7 @@ uint64_t stream_expire(struct server *server, uint64_t now_ms)
  */
 static void stream_drain(struct stream *s)
 {
-    struct server *server = s->server;
+    const struct kernel *k = s->streams->kernel;
     struct conn *engine = &s->engine;
     size_t queued;
     conn_output(engine, &queued);
@@ -480,34 +456,28 @@ static void stream_drain(struct stream *s)
     /* Unread input in the socket would turn close() into an RST: only an empty queue is idle. */
     bool idle = engine->state == CONN_OPEN && engine->mode != CONN_MODE_FRAMED && queued == 0 &&
                 buf_len(&engine->pending) == 0 &&
-                server->io->recv(s->source.fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
-                errno == EAGAIN;
+                k->recv(s->source.fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN;
     conn_shut_down(engine);
     if (idle) {
         stream_close(s);
         return;
     }
-    struct pump pump = {
-        .engine = engine,
-        .fd = s->source.fd,
-        .io = server->io,
-        .scratch = server->read_buf,
-        .scratch_len = sizeof server->read_buf,
-    };
+    struct pump pump = stream_pump(s);
     struct pump_outcome outcome = pump_serve(&pump, false);
     /*
      * Kept up to date but never shed for: draining takes no input, so held
      * bytes can only turn into replies, and shedding here would free the
-     * streams this walk of server->streams is about to visit.
+     * streams this walk of streams->all is about to visit.
      */
     stream_set_held(s, conn_bytes_held(engine));
     stream_settle(s, &outcome);
 }
 
-void stream_drain_all(struct server *server)
+void stream_drain_all(struct streams *streams)
 {
-    struct list_node *node = server->streams.next;
-    while (node != &server->streams) {
+    streams->draining = true;
+    struct list_node *node = streams->all.next;
+    while (node != &streams->all) {
         struct stream *s = LIST_ENTRY(node, struct stream, all);
         node = node->next; /* s may be freed below */
         if (s->phase == STREAM_SERVING)
@@ -515,10 +485,52 @@ void stream_drain_all(struct server *server)
     }
 }
 
-size_t stream_close_all(struct server *server)
+size_t stream_close_all(struct streams *streams)
 {
     size_t closed = 0;
-    for (; !list_empty(&server->streams); closed++)
-        stream_close(LIST_ENTRY(server->streams.next, struct stream, all));
+    for (; !list_empty(&streams->all); closed++)
+        stream_close(LIST_ENTRY(streams->all.next, struct stream, all));
     return closed;
+}
+
+void stream_init(struct streams *streams)
+{
+    list_init(&streams->all);
+    for (size_t i = 0; i < DEADLINE_KINDS; i++)
+        list_init(&streams->deadlines[i]);
+    for (size_t i = 0; i < BUDGET_SIZE_CLASSES; i++)
+        list_init(&streams->held.by_class[i]);
+}
+
+/* Walk one deadline list: its length, and what is wrong with it. */
+static uint32_t stream_audit_deadlines(const struct streams *streams, enum deadline_kind kind,
+                                       struct stream_audit *audit)
+{
+    uint32_t count = 0;
+    uint64_t previous_ms = 0;
+    const struct list_node *list = &streams->deadlines[kind];
+    for (const struct list_node *node = list->next; node != list; node = node->next, count++) {
+        const struct stream *s = LIST_ENTRY(node, const struct stream, deadline);
+        audit->misplaced += s->under != kind;
+        audit->out_of_order += s->deadline_ms < previous_ms;
+        previous_ms = s->deadline_ms;
+    }
+    return count;
+}
+
+void stream_audit(const struct streams *streams, struct stream_audit *audit)
+{
+    *audit = (struct stream_audit){0};
+    for (const struct list_node *node = streams->all.next; node != &streams->all;
+         node = node->next) {
+        const struct stream *s = LIST_ENTRY(node, const struct stream, all);
+        audit->listed++;
+        audit->held_sum += s->held;
+        if (s->held > audit->held_max)
+            audit->held_max = s->held;
+        bool filed = list_empty(&s->by_size) == (s->held_class == 0);
+        audit->misfiled += !filed || s->held_class != budget_size_class(s->held);
+    }
+    for (unsigned kind = 0; kind < DEADLINE_KINDS; kind++)
+        audit->on_deadline[kind] = stream_audit_deadlines(streams, kind, audit);
 }

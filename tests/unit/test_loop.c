@@ -60,7 +60,7 @@ static void fixture_delete(struct test_source *ts)
 static int fixture_setup(loop_callback *on_ready)
 {
     fx = (struct fixture){.target = -1};
-    assert_int_equal(loop_init(&fx.loop), 0);
+    assert_int_equal(loop_init(&fx.loop, &kernel_system), 0);
     for (int i = 0; i < SOURCES; i++) {
         struct test_source *ts = &fx.sources[i];
         int fd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -1,8 +1,8 @@
 /*
  * Unit tests for server/pump.c, the connection pump, through its seams: a
- * scripted fake kernel (struct sockio) that fails the way real sockets do,
+ * scripted fake kernel (struct kernel) that fails the way real sockets do,
  * a failing allocator (buf_set_allocator), and once the real syscalls
- * (sockio_system) over a socketpair.
+ * (kernel_system) over a socketpair.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,7 +109,7 @@ static int fake_accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int 
     return -1;
 }
 
-static const struct sockio fake_io = {
+static const struct kernel fake_io = {
     .recv = fake_recv,
     .send = fake_send,
     .shutdown = fake_shutdown,
@@ -146,7 +146,7 @@ static struct rig *rig_new(const void *peer, size_t peer_len, size_t max_output)
     conn_init(&r->engine, &limits, &r->counters);
     r->pump = (struct pump){.engine = &r->engine,
                             .fd = FAKE_FD,
-                            .io = &fake_io,
+                            .kernel = &fake_io,
                             .scratch = r->scratch,
                             .scratch_len = sizeof r->scratch};
     return r;
@@ -366,7 +366,7 @@ static void the_system_table_moves_bytes_over_a_real_socket(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
     struct rig *r = rig_new("", 0, 1024);
     r->pump.fd = fds[0];
-    r->pump.io = &sockio_system;
+    r->pump.kernel = &kernel_system;
 
     /* Nothing sent yet: EAGAIN from the real recv is a wait. */
     assert_int_equal(pump_serve(&r->pump, true).next, PUMP_WAIT);
@@ -378,7 +378,7 @@ static void the_system_table_moves_bytes_over_a_real_socket(void **state)
 
     assert_int_equal(shutdown(fds[1], SHUT_WR), 0);
     assert_int_equal(pump_serve(&r->pump, true).next, PUMP_CLOSE);
-    assert_int_equal(sockio_system.close(fds[0]), 0);
+    assert_int_equal(kernel_system.close(fds[0]), 0);
     close(fds[1]);
     rig_free(r);
 }
