@@ -48,27 +48,6 @@ void buf_clear(struct buf *b)
     buf_free(b);
 }
 
-size_t buf_len(const struct buf *b)
-{
-    return b->tail - b->head;
-}
-
-size_t buf_room(const struct buf *b)
-{
-    return b->limit - buf_len(b);
-}
-
-size_t buf_capacity(const struct buf *b)
-{
-    return b->alloc;
-}
-
-const uint8_t *buf_head(const struct buf *b)
-{
-    /* An empty buffer may have no storage; NULL + 0 is undefined in C. */
-    return b->bytes ? b->bytes + b->head : NULL;
-}
-
 /*
  * Grow, or slide the live bytes to the front, so that n bytes fit after the
  * tail. A slide moves every live byte, so it is done only when at least as
@@ -122,11 +101,6 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
     if (buf_make_room(b, n) != 0)
         return NULL;
     return b->bytes + b->tail;
-}
-
-void buf_commit(struct buf *b, size_t n)
-{
-    b->tail += n;
 }
 
 int buf_append(struct buf *b, const void *src, size_t n)

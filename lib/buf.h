@@ -56,16 +56,37 @@ void buf_count_moves(size_t *moved);
 void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b);
 
-size_t buf_len(const struct buf *b);
+/*
+ * The accessors are inline: they are called for every read, frame and
+ * reply, and as functions of their own each paid a call and, in the fuzz
+ * builds, its own sanitizer and coverage checks of the same pointer.
+ */
+static inline size_t buf_len(const struct buf *b)
+{
+    return b->tail - b->head;
+}
+
 /* How many more bytes may be appended before the limit. */
-size_t buf_room(const struct buf *b);
+static inline size_t buf_room(const struct buf *b)
+{
+    return b->limit - buf_len(b);
+}
+
 /*
  * Bytes of storage allocated now, whatever part of it holds bytes: what the
  * buffer costs the process (lib/conn.h's conn_bytes_held adds these up).
  */
-size_t buf_capacity(const struct buf *b);
+static inline size_t buf_capacity(const struct buf *b)
+{
+    return b->alloc;
+}
+
 /* The first unconsumed byte; NULL when the buffer has no storage. */
-const uint8_t *buf_head(const struct buf *b);
+static inline const uint8_t *buf_head(const struct buf *b)
+{
+    /* An empty buffer may have no storage; NULL + 0 is undefined in C. */
+    return b->bytes ? b->bytes + b->head : NULL;
+}
 
 /*
  * Make room for n more bytes and return where to write them, or NULL if n is
@@ -73,7 +94,11 @@ const uint8_t *buf_head(const struct buf *b);
  * buf_commit says how many of them were written.
  */
 uint8_t *buf_reserve(struct buf *b, size_t n);
-void buf_commit(struct buf *b, size_t n);
+
+static inline void buf_commit(struct buf *b, size_t n)
+{
+    b->tail += n;
+}
 
 /* Append n bytes: 0, or -ENOBUFS over the limit, or -ENOMEM. */
 int buf_append(struct buf *b, const void *src, size_t n);
