@@ -165,16 +165,22 @@ int conn_model_run(struct conn_model *m, enum conn_mode mode, uint32_t max_paylo
                    const uint8_t *in, size_t len)
 {
     *m = (struct conn_model){.mode = mode};
-    /* An answer is never longer than its request, and one error frame at most is added. */
-    m->expected = malloc(len + WIRE_ERROR_MAX_LEN);
-    /* A message is at least a sockperf header long; one more may be cut or refused. */
-    m->messages = malloc((len / MODEL_SP_HEADER_LEN + 1) * sizeof *m->messages);
-    if (!m->expected || !m->messages) {
-        conn_model_free(m);
-        return -ENOMEM;
-    }
     if (m->mode == CONN_MODE_UNDECIDED && len > 0)
         m->mode = in[0] == MODEL_MAGIC_0 ? CONN_MODE_FRAMED : CONN_MODE_TEXT;
+    /* An answer is never longer than its request, and one error frame at most is added. */
+    m->expected = malloc(len + WIRE_ERROR_MAX_LEN);
+    /*
+     * A message is at least a header long; one more may be cut or refused.
+     * Text has none: the list would be the largest allocation of a fuzz run.
+     */
+    size_t header_len = m->mode == CONN_MODE_FRAMED ? MODEL_HEADER_LEN : MODEL_SP_HEADER_LEN;
+    size_t message_cap = m->mode == CONN_MODE_TEXT ? 0 : len / header_len + 1;
+    m->messages = malloc((message_cap ? message_cap : 1) * sizeof *m->messages);
+    if (!m->expected || !m->messages) {
+        conn_model_free(m);
+        m->mode = mode;
+        return -ENOMEM;
+    }
     switch (m->mode) {
     case CONN_MODE_UNDECIDED:
         break;

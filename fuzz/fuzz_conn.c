@@ -539,6 +539,12 @@ static size_t fuzz_first_difference(const uint8_t *a, size_t a_len, const uint8_
     return i;
 }
 
+/* The first byte where what the peer received and the model's answer differ. */
+static size_t fuzz_sent_differs_at(const struct conn_model *m)
+{
+    return fuzz_first_difference(kernel.sent, kernel.sent_len, m->expected, m->expected_len);
+}
+
 /*
  * A failed allocation while the decoder stored frame k's payload is answered
  * with error 8 for frame k after the replies before it. Whether what was
@@ -548,7 +554,7 @@ static bool fuzz_is_no_memory_answer(const struct conn_model *m, bool prefix_onl
 {
     if (m->mode != CONN_MODE_FRAMED)
         return false;
-    size_t same = fuzz_first_difference(kernel.sent, kernel.sent_len, m->expected, m->expected_len);
+    size_t same = fuzz_sent_differs_at(m);
     for (size_t k = 0; k < m->message_count; k++) {
         const struct conn_model_message *msg = &m->messages[k];
         if (msg->answer_at > same || !msg->header_valid || msg->payload_len == 0)
@@ -659,21 +665,22 @@ static void fuzz_check_answer(enum fuzz_end end, enum conn_state final_state,
     bool exact =
         kernel.sent_len == m.expected_len && memcmp(kernel.sent, m.expected, m.expected_len) == 0;
     bool no_memory = heap.failed && !exact && fuzz_is_no_memory_answer(&m, fault_closed);
-    size_t diff = fuzz_first_difference(kernel.sent, kernel.sent_len, m.expected, m.expected_len);
+    /* Where the answers part is for the messages only: worked out only when a check fails. */
     if (fault_closed) {
         FUZZ_CHECK(no_memory ||
                        fuzz_starts_with(kernel.sent, kernel.sent_len, m.expected, m.expected_len),
                    "closed by a fault, the %zu bytes sent are not a prefix of the model's %zu "
                    "(first difference at byte %zu; mode %d, max_payload %u, max_output %zu)",
-                   kernel.sent_len, m.expected_len, diff, (int)m.mode, limits->max_payload,
-                   limits->max_output);
+                   kernel.sent_len, m.expected_len, fuzz_sent_differs_at(&m), (int)m.mode,
+                   limits->max_payload, limits->max_output);
     } else {
         FUZZ_CHECK(exact || no_memory,
                    "sent %zu bytes, the model says %zu%s (first difference at byte %zu; mode %d, "
                    "max_payload %u, max_output %zu, %zu bytes read)",
                    kernel.sent_len, m.expected_len,
-                   heap.failed ? " or its replies up to a stored frame then error 8" : "", diff,
-                   (int)m.mode, limits->max_payload, limits->max_output, kernel.fed);
+                   heap.failed ? " or its replies up to a stored frame then error 8" : "",
+                   fuzz_sent_differs_at(&m), (int)m.mode, limits->max_payload, limits->max_output,
+                   kernel.fed);
         bool must_linger = no_memory || m.fails || shutdown_frame;
         FUZZ_CHECK(must_linger == (end == FUZZ_LINGERED),
                    must_linger ? "the framing was lost but the close did not linger"
