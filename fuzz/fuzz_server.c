@@ -41,6 +41,7 @@
  * buffers are malloc'd and freed at the end of each input.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -53,6 +54,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "conn_model.h"
 #include "fuzz_check.h"
@@ -73,7 +75,7 @@
 #define TICK_MS       4
 #define START_NS      (1000ull * 1000000000ull)
 #define PEER_WINDOW   (1u << 30) /* a peer that reads everything at once */
-#define SEND_BIG_MAX  140000
+#define SEND_BIG_MAX  (1024 * 1024 + 65536)
 #define EPOLL_ENTRIES FAKE_FDS
 
 enum port_kind { PORT_MAIN, PORT_SOCKPERF, PORT_STATS, PORT_KINDS };
@@ -90,6 +92,7 @@ enum fd_kind {
     FD_TIMER,
     FD_SIGNAL,
     FD_DEVNULL,
+    FD_FILE, /* a cgroup file: its text in .text, read from .offset */
 };
 
 struct fake_fd {
@@ -97,6 +100,8 @@ struct fake_fd {
     enum port_kind port;
     int peer;
     bool abortive; /* SO_LINGER 0: close is a reset */
+    const char *text;
+    size_t offset;
 };
 
 /* The calls a fault can be aimed at, and the faults. */
@@ -116,6 +121,17 @@ enum call {
     CALL_OPEN,
     CALL_READ,
     CALL_TIMERFD_SETTIME,
+    /* Start-up's, which only a torture run fails (the program's faults come after it). */
+    CALL_SOCKET,
+    CALL_BIND,
+    CALL_LISTEN,
+    CALL_GETSOCKNAME,
+    CALL_EPOLL_CREATE,
+    CALL_TIMERFD_CREATE,
+    CALL_SIGNALFD,
+    CALL_GETRANDOM,
+    CALL_CLOSE,
+    CALL_ALLOCATE, /* a connection's memory (streams->allocate): not a syscall, but it can fail */
     CALLS,
 };
 
@@ -128,7 +144,8 @@ enum fault {
     FAULT_SHORT,
     FAULT_EMFILE,
     FAULT_ENOMEM,
-    FAULT_EIO, /* a segmented send the device cannot take */
+    FAULT_EIO, /* a segmented send the device cannot take; a close that lost data */
+    FAULT_EADDRINUSE,
     FAULTS,
 };
 
@@ -155,6 +172,16 @@ static bool fault_fits(enum call call, enum fault fault)
         [CALL_OPEN] = 1 << FAULT_EMFILE | 1 << FAULT_ENOMEM | 1 << FAULT_EINTR,
         [CALL_READ] = 1 << FAULT_EAGAIN | 1 << FAULT_EINTR,
         [CALL_TIMERFD_SETTIME] = 1 << FAULT_ENOMEM,
+        [CALL_SOCKET] = 1 << FAULT_EMFILE | 1 << FAULT_ENOMEM,
+        [CALL_BIND] = 1 << FAULT_EADDRINUSE | 1 << FAULT_ENOMEM,
+        [CALL_LISTEN] = 1 << FAULT_EADDRINUSE,
+        [CALL_GETSOCKNAME] = 1 << FAULT_ENOMEM,
+        [CALL_EPOLL_CREATE] = 1 << FAULT_EMFILE | 1 << FAULT_ENOMEM,
+        [CALL_TIMERFD_CREATE] = 1 << FAULT_EMFILE | 1 << FAULT_ENOMEM,
+        [CALL_SIGNALFD] = 1 << FAULT_EMFILE | 1 << FAULT_ENOMEM,
+        [CALL_GETRANDOM] = 1 << FAULT_EINTR | 1 << FAULT_EAGAIN,
+        [CALL_CLOSE] = 1 << FAULT_EINTR | 1 << FAULT_EIO,
+        [CALL_ALLOCATE] = 1 << FAULT_ENOMEM,
     };
     return fault > FAULT_NONE && fault < FAULTS && (fits[call] >> fault & 1);
 }
@@ -162,7 +189,7 @@ static bool fault_fits(enum call call, enum fault fault)
 static int fault_errno(enum fault fault)
 {
     static const int errnos[FAULTS] = {0,      EAGAIN, EINTR,  ECONNRESET, EPIPE,
-                                       EAGAIN, EMFILE, ENOMEM, EIO};
+                                       EAGAIN, EMFILE, ENOMEM, EIO,        EADDRINUSE};
     return errnos[fault];
 }
 
@@ -228,6 +255,7 @@ struct peer {
     bool read_since_drain; /* reads after the drain began only discard */
     size_t consumed_at_drain;
     bool closed_in_shed_run;
+    bool closed_in_timeout_run; /* closed in a run in which a deadline closed connections */
     bool closed_in_cut;
     bool aborted; /* closed with SO_LINGER 0 */
     /* Deadlines, on the server's coarse clock (ms). */
@@ -290,7 +318,13 @@ static struct {
     bool exited;
     uint64_t sheds_before_run;
     bool idle;
-    bool started;
+    bool alarm_failed;      /* timerfd_settime failed: shoutd gives up, the one fatal failure */
+    bool starting;          /* in server_start */
+    const char *cgroup_max; /* the memory.max of the slice shoutd runs in; NULL: no cgroup v2 */
+    int fd_headroom;        /* the hard descriptor limit over the soft one */
+    bool cpu_unknown;       /* sched_getcpu fails */
+    bool sleeping;          /* epoll_wait sleeps until the alarm, as the kernel's does */
+    unsigned sleeps;
 } world;
 
 static struct server *server;
@@ -336,14 +370,128 @@ static struct peer *fake_peer_of(int fd)
     return f && f->kind == FD_CONN ? &world.peers[f->peer] : NULL;
 }
 
-/* Take the pending fault for call, if any; marks the peer of fd as faulted or jostled. */
-static enum fault fake_fault(enum call call, int fd)
+/*
+ * The torture run (FUZZ_SERVER_TORTURE=N in the environment; ci/fuzz
+ * --torture): every input is run once without a fault of its own making,
+ * recording each call that can fail and where in server/ it was made (the
+ * return address); then once more per call and per fault class that call
+ * can return, that call failing so. N caps the calls tried per input (0:
+ * all). At exit it prints the matrix of call sites (resolved to file:line
+ * by addr2line) by fault class, with how often each was tried.
+ */
+#define TORTURE_MAX_CALLS 4096
+#define TORTURE_MAX_SITES 256
+
+struct torture_site {
+    uintptr_t offset; /* the return address, from the executable's base */
+    enum call call;
+    uint32_t runs[FAULTS];
+};
+
+static struct {
+    bool on;
+    size_t cap;
+    bool recording;
+    size_t count;
+    struct {
+        uintptr_t offset;
+        enum call call;
+    } calls[TORTURE_MAX_CALLS];
+    long position;     /* calls that could fail so far in this run */
+    long inject_at[2]; /* these fail (-1: none) ... */
+    enum fault inject[2];
+    /* Calls at sites first reached in a faulted run (an error path): failed in a second pass. */
+    struct {
+        long first_at, at;
+        enum fault first;
+        uintptr_t offset;
+        enum call call;
+    } later[TORTURE_MAX_SITES];
+    size_t later_count;
+    struct torture_site sites[TORTURE_MAX_SITES];
+    size_t site_count;
+    uint64_t inputs, runs;
+} torture = {.inject_at = {-1, -1}};
+
+static uintptr_t torture_offset(const void *address)
 {
-    enum fault fault = world.faults[call];
+    Dl_info info;
+    if (dladdr(address, &info) == 0)
+        return (uintptr_t)address;
+    return (uintptr_t)address - (uintptr_t)info.dli_fbase;
+}
+
+static struct torture_site *torture_find(uintptr_t offset, enum call call)
+{
+    for (size_t i = 0; i < torture.site_count; i++)
+        if (torture.sites[i].offset == offset && torture.sites[i].call == call)
+            return &torture.sites[i];
+    return NULL;
+}
+
+static struct torture_site *torture_site(uintptr_t offset, enum call call)
+{
+    for (size_t i = 0; i < torture.site_count; i++)
+        if (torture.sites[i].offset == offset && torture.sites[i].call == call)
+            return &torture.sites[i];
+    FUZZ_CHECK(torture.site_count < TORTURE_MAX_SITES, "more call sites than the torture table");
+    torture.sites[torture.site_count] = (struct torture_site){.offset = offset, .call = call};
+    return &torture.sites[torture.site_count++];
+}
+
+/* Every call that can fail comes here first: the torture run's bookkeeping. */
+static enum fault torture_note(enum call call, const void *site)
+{
+    if (!torture.on)
+        return FAULT_NONE;
+    long position = torture.position++;
+    if (torture.recording && torture.count < TORTURE_MAX_CALLS) {
+        uintptr_t offset = torture_offset(site);
+        torture.calls[torture.count].offset = offset;
+        torture.calls[torture.count++].call = call;
+        torture_site(offset, call);
+    } else if (torture.inject_at[0] >= 0 && torture.inject_at[1] < 0 &&
+               position > torture.inject_at[0] && torture.later_count < TORTURE_MAX_SITES) {
+        uintptr_t offset = torture_offset(site);
+        if (torture_find(offset, call) == NULL) {
+            torture_site(offset, call);
+            torture.later[torture.later_count++] = (__typeof__(torture.later[0])){
+                .first_at = torture.inject_at[0],
+                .first = torture.inject[0],
+                .at = position,
+                .offset = offset,
+                .call = call,
+            };
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (position == torture.inject_at[i])
+            return torture.inject[i];
+    return FAULT_NONE;
+}
+
+/* Whether start-up may fail in this run: only when a torture run made one of its calls fail. */
+static bool startup_faulted;
+
+/*
+ * Take the fault for this call, if any (the torture run's, or the one the
+ * program set for the next call of its kind); marks the peer of fd as
+ * faulted or jostled. site: where in server/ the call was made.
+ */
+#define FAKE_FAULT(call, fd) fake_fault(call, fd, __builtin_return_address(0))
+
+static enum fault fake_fault(enum call call, int fd, const void *site)
+{
+    enum fault fault = torture_note(call, site);
+    if (fault == FAULT_NONE) {
+        fault = world.faults[call];
+        world.faults[call] = FAULT_NONE;
+    }
     if (fault == FAULT_NONE)
         return FAULT_NONE;
+    if (world.starting)
+        startup_faulted = true;
     TRACE("fault %d on call %d, fd %d\n", (int)fault, (int)call, fd);
-    world.faults[call] = FAULT_NONE;
     struct peer *p = fake_peer_of(fd);
     if (p)
         *(fault == FAULT_EAGAIN || fault == FAULT_EINTR || fault == FAULT_SHORT ? &p->jostled
@@ -380,6 +528,9 @@ static int fake_socket(int domain, int type, int protocol)
 {
     (void)domain;
     (void)protocol;
+    enum fault fault = FAKE_FAULT(CALL_SOCKET, -1);
+    if (fault)
+        return fake_fail(fault);
     return fake_new_fd((type & 0xf) == SOCK_STREAM ? FD_TCP_UNBOUND : FD_UDP_UNBOUND);
 }
 
@@ -397,13 +548,28 @@ static int fake_setsockopt(int fd, int level, int name, const void *value, sockl
         p->admitted = true;
         world.admitted++;
     }
-    enum fault fault = fake_fault(CALL_SETSOCKOPT, fd);
+    enum fault fault = FAKE_FAULT(CALL_SETSOCKOPT, fd);
     if (fault)
         return fake_fail(fault);
     if (level == SOL_SOCKET && name == SO_LINGER && len == sizeof(struct linger))
         f->abortive =
             ((const struct linger *)value)->l_onoff && !((const struct linger *)value)->l_linger;
     return 0;
+}
+
+static bool fake_port_enabled(int kind)
+{
+    return kind == PORT_MAIN || (kind == PORT_SOCKPERF && server->opts.sockperf_enabled) ||
+           (kind == PORT_STATS && server->opts.stats_enabled);
+}
+
+static bool fake_port_bound(int kind)
+{
+    for (int fd = 0; fd < FAKE_FDS; fd++)
+        if ((world.fds[fd].kind == FD_LISTENER || world.fds[fd].kind == FD_UDP) &&
+            (int)world.fds[fd].port == kind)
+            return true;
+    return false;
 }
 
 static uint16_t fake_port_of(const struct sockaddr *addr)
@@ -417,7 +583,21 @@ static int fake_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     (void)len;
     struct fake_fd *f = fake_fd(fd);
+    enum fault fault = FAKE_FAULT(CALL_BIND, fd);
+    if (fault)
+        return fake_fail(fault);
     uint16_t port = fake_port_of(addr);
+    if (port == 0) {
+        /*
+         * --port 0: the first set in server_listen's order with no socket bound yet (a set
+         * that failed and is retried has closed its sockets), each set a port of its own.
+         */
+        int kind = 0;
+        while (kind < PORT_KINDS && (!fake_port_enabled(kind) || fake_port_bound(kind)))
+            kind++;
+        FUZZ_CHECK(kind < PORT_KINDS, "more sets bound to port 0 than there are");
+        port = world.ports[kind];
+    }
     for (int k = 0; k < PORT_KINDS; k++) {
         if (world.ports[k] == port) {
             f->port = (enum port_kind)k;
@@ -432,11 +612,17 @@ static int fake_bind(int fd, const struct sockaddr *addr, socklen_t len)
 static int fake_listen(int fd, int backlog)
 {
     (void)backlog;
+    enum fault fault = FAKE_FAULT(CALL_LISTEN, fd);
+    if (fault)
+        return fake_fail(fault);
     return fake_fd(fd) ? 0 : -1;
 }
 
 static int fake_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
+    enum fault fault = FAKE_FAULT(CALL_GETSOCKNAME, fd);
+    if (fault)
+        return fake_fail(fault);
     struct fake_fd *f = fake_fd(fd);
     struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(world.ports[f->port])};
     memcpy(addr, &in, *len < sizeof in ? *len : sizeof in);
@@ -453,7 +639,7 @@ static int fake_accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int 
 {
     struct fake_fd *f = fake_fd(fd);
     FUZZ_CHECK(f && f->kind == FD_LISTENER, "accept4 on descriptor %d, not a listener", fd);
-    enum fault fault = fake_fault(CALL_ACCEPT, fd);
+    enum fault fault = FAKE_FAULT(CALL_ACCEPT, fd);
     if (fault == FAULT_ECONNRESET) {
         errno = ECONNABORTED;
         return -1;
@@ -525,7 +711,7 @@ static ssize_t fake_recv(int fd, void *buf, size_t len, int flags)
 {
     struct peer *p = fake_peer_of(fd);
     FUZZ_CHECK(p != NULL, "recv on descriptor %d, not a connection", fd);
-    enum fault fault = fake_fault(CALL_RECV, fd);
+    enum fault fault = FAKE_FAULT(CALL_RECV, fd);
     if (fault && fault != FAULT_SHORT)
         return fake_fail(fault);
     if (p->rst) {
@@ -562,7 +748,7 @@ static ssize_t fake_send(int fd, const void *buf, size_t len, int flags)
     struct peer *p = fake_peer_of(fd);
     FUZZ_CHECK(p != NULL, "send on descriptor %d, not a connection", fd);
     FUZZ_CHECK(!p->shut_wr, "send after shutdown(SHUT_WR)");
-    enum fault fault = fake_fault(CALL_SEND, fd);
+    enum fault fault = FAKE_FAULT(CALL_SEND, fd);
     if (fault && fault != FAULT_SHORT)
         return fake_fail(fault);
     if (p->rst) {
@@ -588,7 +774,7 @@ static int fake_shutdown(int fd, int how)
 {
     struct peer *p = fake_peer_of(fd);
     FUZZ_CHECK(p != NULL && how == SHUT_WR, "shutdown(%d, %d)", fd, how);
-    enum fault fault = fake_fault(CALL_SHUTDOWN, fd);
+    enum fault fault = FAKE_FAULT(CALL_SHUTDOWN, fd);
     if (fault == FAULT_ECONNRESET) {
         errno = ENOTCONN;
         return -1;
@@ -610,6 +796,8 @@ static int fake_close(int fd)
 {
     struct fake_fd *f = fake_fd(fd);
     FUZZ_CHECK(f != NULL, "close(%d): not open (a double close?)", fd);
+    /* Linux closes the descriptor whatever close returns. */
+    enum fault fault = FAKE_FAULT(CALL_CLOSE, fd);
     if (f->kind == FD_CONN) {
         struct peer *p = &world.peers[f->peer];
         TRACE("close peer %d (fd %d) at %llu ms%s; draining %d, resets %llu, memory %llu\n",
@@ -629,7 +817,7 @@ static int fake_close(int fd)
     if (f->kind == FD_TIMER)
         world.timer_at_ns = 0;
     *f = (struct fake_fd){.kind = FD_FREE};
-    return 0;
+    return fault ? fake_fail(fault) : 0;
 }
 
 /* ---- datagrams ---- */
@@ -676,7 +864,7 @@ static ssize_t fake_recvfrom(int fd, void *buf, size_t len, int flags, struct so
                              socklen_t *from_len)
 {
     (void)flags;
-    enum fault fault = fake_fault(CALL_RECVFROM, fd);
+    enum fault fault = FAKE_FAULT(CALL_RECVFROM, fd);
     if (fault)
         return fake_fail(fault);
     struct datagram *d = fake_next_datagram(fd);
@@ -694,7 +882,7 @@ static ssize_t fake_recvfrom(int fd, void *buf, size_t len, int flags, struct so
 static int fake_recvmmsg(int fd, struct mmsghdr *msgs, unsigned count, int flags)
 {
     (void)flags;
-    enum fault fault = fake_fault(CALL_RECVMMSG, fd);
+    enum fault fault = FAKE_FAULT(CALL_RECVMMSG, fd);
     if (fault)
         return fake_fail(fault);
     unsigned got = 0;
@@ -758,7 +946,7 @@ static ssize_t fake_sendto(int fd, const void *buf, size_t len, int flags,
 {
     (void)buf;
     (void)flags;
-    enum fault fault = fake_fault(CALL_SENDTO, fd);
+    enum fault fault = FAKE_FAULT(CALL_SENDTO, fd);
     if (fault)
         return fake_fail(fault);
     fake_reply(fd, to, to_len, len);
@@ -799,7 +987,7 @@ static size_t fake_send_message(int fd, const struct msghdr *msg)
 static ssize_t fake_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     (void)flags;
-    enum fault fault = fake_fault(CALL_SENDMSG, fd);
+    enum fault fault = FAKE_FAULT(CALL_SENDMSG, fd);
     if (fault)
         return fake_fail(fault);
     return (ssize_t)fake_send_message(fd, msg);
@@ -808,7 +996,7 @@ static ssize_t fake_sendmsg(int fd, const struct msghdr *msg, int flags)
 static int fake_sendmmsg(int fd, struct mmsghdr *msgs, unsigned count, int flags)
 {
     (void)flags;
-    enum fault fault = fake_fault(CALL_SENDMMSG, fd);
+    enum fault fault = FAKE_FAULT(CALL_SENDMMSG, fd);
     if (fault == FAULT_SHORT && count > 1)
         count /= 2;
     else if (fault)
@@ -823,6 +1011,9 @@ static int fake_sendmmsg(int fd, struct mmsghdr *msgs, unsigned count, int flags
 static int fake_epoll_create1(int flags)
 {
     (void)flags;
+    enum fault fault = FAKE_FAULT(CALL_EPOLL_CREATE, -1);
+    if (fault)
+        return fake_fail(fault);
     return fake_new_fd(FD_EPOLL);
 }
 
@@ -834,7 +1025,7 @@ static int fake_epoll_ctl(int epoll_fd, int op, int fd, struct epoll_event *even
         errno = EBADF;
         return -1;
     }
-    enum fault fault = op != EPOLL_CTL_DEL ? fake_fault(CALL_EPOLL_CTL, fd) : FAULT_NONE;
+    enum fault fault = FAKE_FAULT(CALL_EPOLL_CTL, fd);
     if (fault)
         return fake_fail(fault);
     /* One interest per descriptor, kept at its number: the world has one epoll. */
@@ -876,7 +1067,7 @@ static int fake_epoll_wait(int epoll_fd, struct epoll_event *events, int max, in
 {
     (void)epoll_fd;
     FUZZ_CHECK(timeout_ms == -1 || timeout_ms == 0, "epoll_wait with timeout %d", timeout_ms);
-    enum fault fault = fake_fault(CALL_EPOLL_WAIT, -1);
+    enum fault fault = FAKE_FAULT(CALL_EPOLL_WAIT, -1);
     if (fault)
         return fake_fail(fault);
     int n = 0;
@@ -889,10 +1080,19 @@ static int fake_epoll_wait(int epoll_fd, struct epoll_event *events, int max, in
             events[n++] = (struct epoll_event){.events = ready, .data.u64 = e->data};
     }
     /* A busy poll's empty look costs time; the sleeping wait that ends a run finds nothing. */
-    if (n == 0 && timeout_ms == 0)
+    if (n == 0 && timeout_ms == 0) {
         world.now_ns += 1000;
-    else if (n == 0)
+    } else if (n == 0 && world.sleeping) {
+        /* Asleep until the alarm: with none set, nothing would ever wake shoutd. */
+        FUZZ_CHECK(world.timer_at_ns != 0, "shoutd sleeps with no alarm set while draining");
+        FUZZ_CHECK(++world.sleeps < 100000, "shoutd keeps waking while draining");
+        if (world.timer_at_ns > world.now_ns)
+            world.now_ns = world.timer_at_ns;
+        errno = EINTR;
+        return -1;
+    } else if (n == 0) {
         world.idle = true;
+    }
     fake_order(events, n);
     return n;
 }
@@ -901,15 +1101,20 @@ static int fake_timerfd_create(int clock, int flags)
 {
     (void)clock;
     (void)flags;
+    enum fault fault = FAKE_FAULT(CALL_TIMERFD_CREATE, -1);
+    if (fault)
+        return fake_fail(fault);
     return fake_new_fd(FD_TIMER);
 }
 
 static int fake_timerfd_settime(int fd, int flags, const struct itimerspec *value)
 {
     FUZZ_CHECK(flags == TFD_TIMER_ABSTIME, "a relative timer");
-    enum fault fault = fake_fault(CALL_TIMERFD_SETTIME, fd);
-    if (fault)
+    enum fault fault = FAKE_FAULT(CALL_TIMERFD_SETTIME, fd);
+    if (fault) {
+        world.alarm_failed = true;
         return fake_fail(fault);
+    }
     world.timer_at_ns =
         (uint64_t)value->it_value.tv_sec * 1000000000u + (uint64_t)value->it_value.tv_nsec;
     return 0;
@@ -919,6 +1124,9 @@ static int fake_signalfd(const sigset_t *mask, int flags)
 {
     (void)mask;
     (void)flags;
+    enum fault fault = FAKE_FAULT(CALL_SIGNALFD, -1);
+    if (fault)
+        return fake_fail(fault);
     return fake_new_fd(FD_SIGNAL);
 }
 
@@ -932,7 +1140,7 @@ static ssize_t fake_read(int fd, void *buf, size_t len)
 {
     struct fake_fd *f = fake_fd(fd);
     FUZZ_CHECK(f != NULL, "read(%d): not open", fd);
-    enum fault fault = fake_fault(CALL_READ, fd);
+    enum fault fault = FAKE_FAULT(CALL_READ, fd);
     if (fault)
         return fake_fail(fault);
     if (f->kind == FD_TIMER && world.timer_at_ns && world.now_ns >= world.timer_at_ns && len >= 8) {
@@ -940,6 +1148,12 @@ static ssize_t fake_read(int fd, void *buf, size_t len)
         memcpy(buf, &one, sizeof one);
         world.timer_at_ns = 0;
         return 8;
+    }
+    if (f->kind == FD_FILE) {
+        size_t left = strlen(f->text) - f->offset, n = left < len ? left : len;
+        memcpy(buf, f->text + f->offset, n);
+        f->offset += n;
+        return (ssize_t)n;
     }
     if (f->kind == FD_SIGNAL && world.signal_count > 0 && len >= sizeof(struct signalfd_siginfo)) {
         struct signalfd_siginfo info = {.ssi_signo = (uint32_t)world.pending_signals[0]};
@@ -958,14 +1172,27 @@ static ssize_t fake_read(int fd, void *buf, size_t len)
 static int fake_open(const char *path, int flags)
 {
     (void)flags;
-    enum fault fault = fake_fault(CALL_OPEN, -1);
+    enum fault fault = FAKE_FAULT(CALL_OPEN, -1);
     if (fault)
         return fake_fail(fault);
-    if (strcmp(path, "/dev/null") != 0) {
-        errno = ENOENT; /* no cgroup: the budget comes from the options */
-        return -1;
+    if (strcmp(path, "/dev/null") == 0)
+        return fake_new_fd(FD_DEVNULL);
+    /* A cgroup v2 hierarchy, when the program gave one: shoutd in fuzz.slice/shoutd.service. */
+    static const char *const files[][2] = {
+        {"/proc/self/cgroup", "0::/fuzz.slice/shoutd.service\n"},
+        {"/sys/fs/cgroup/fuzz.slice/shoutd.service/memory.max", "max\n"},
+        {"/sys/fs/cgroup/fuzz.slice/memory.max", NULL},
+    };
+    for (size_t i = 0; world.cgroup_max != NULL && i < sizeof files / sizeof files[0]; i++) {
+        if (strcmp(path, files[i][0]) != 0)
+            continue;
+        int fd = fake_new_fd(FD_FILE);
+        if (fd >= 0)
+            world.fds[fd].text = files[i][1] ? files[i][1] : world.cgroup_max;
+        return fd;
     }
-    return fake_new_fd(FD_DEVNULL);
+    errno = ENOENT;
+    return -1;
 }
 
 static int fake_clock_gettime(clockid_t clock, struct timespec *now)
@@ -986,6 +1213,9 @@ static int fake_clock_getres(clockid_t clock, struct timespec *res)
 static ssize_t fake_getrandom(void *buf, size_t len, unsigned flags)
 {
     (void)flags;
+    enum fault fault = FAKE_FAULT(CALL_GETRANDOM, -1);
+    if (fault)
+        return fake_fail(fault);
     memset(buf, 0x5a, len);
     return (ssize_t)len;
 }
@@ -993,15 +1223,18 @@ static ssize_t fake_getrandom(void *buf, size_t len, unsigned flags)
 static int fake_getrlimit(int resource, struct rlimit *limit)
 {
     (void)resource;
-    *limit =
-        (struct rlimit){.rlim_cur = (rlim_t)world.fd_limit, .rlim_max = (rlim_t)world.fd_limit};
+    *limit = (struct rlimit){.rlim_cur = (rlim_t)world.fd_limit,
+                             .rlim_max = (rlim_t)(world.fd_limit + world.fd_headroom)};
     return 0;
 }
 
+/* Raising the soft limit to the hard one is all shoutd asks; it then has the headroom too. */
 static int fake_setrlimit(int resource, const struct rlimit *limit)
 {
     (void)resource;
-    (void)limit;
+    FUZZ_CHECK(limit->rlim_cur <= (rlim_t)(world.fd_limit + world.fd_headroom),
+               "a soft limit over the hard one");
+    world.fd_limit = (int)limit->rlim_cur;
     return 0;
 }
 
@@ -1014,12 +1247,22 @@ static int fake_getrusage(int who, struct rusage *usage)
 
 static int fake_sched_getcpu(void)
 {
-    return 0;
+    return world.cpu_unknown ? -1 : 0;
 }
 
 static pid_t fake_getpid(void)
 {
     return 4242;
+}
+
+static void *fake_allocate(size_t count, size_t size)
+{
+    enum fault fault = FAKE_FAULT(CALL_ALLOCATE, -1);
+    if (fault) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return calloc(count, size);
 }
 
 static const struct kernel fake_kernel = {
@@ -1099,7 +1342,7 @@ static uint8_t take(struct input *in)
 /* The options, from the 16-byte header, as shoutd's command line. */
 static void fuzz_server_configure(struct input *in, struct options *opts)
 {
-    uint8_t h[16];
+    uint8_t h[18];
     for (size_t i = 0; i < sizeof h; i++)
         h[i] = take(in);
     static const unsigned frame_s[] = {0, 1, 2, 5}, idle_s[] = {0, 2, 5, 30},
@@ -1132,15 +1375,17 @@ static void fuzz_server_configure(struct input *in, struct options *opts)
         argv[argc++] = text[n++];                                                                  \
     } while (0)
     argv[argc++] = "shoutd";
+    /* Fixed ports, or port 0 everywhere: shoutd then asks which port it got (getsockname). */
+    bool any_port = h[0] & 16;
     argv[argc++] = "--port";
-    argv[argc++] = "7000";
+    argv[argc++] = any_port ? "0" : "7000";
     if (h[0] & 1) {
         argv[argc++] = "--sockperf-port";
-        argv[argc++] = "7001";
+        argv[argc++] = any_port ? "0" : "7001";
     }
     if (h[0] & 2) {
         argv[argc++] = "--stats-port";
-        argv[argc++] = "7002";
+        argv[argc++] = any_port ? "0" : "7002";
     } else {
         argv[argc++] = "--no-stats";
     }
@@ -1162,13 +1407,29 @@ static void fuzz_server_configure(struct input *in, struct options *opts)
         ARG("--max-output=%s", outputs[h[11] % 4]);
     if (buffered[h[12] % 4])
         ARG("--max-buffered=%s", buffered[h[12] % 4]);
+    static const char *const cgroups[] = {NULL, "max\n", "67108864\n", "1073741824\n"};
+    world.cgroup_max = cgroups[(h[12] >> 2) % 4];
+    if (h[0] & 32) {
+        /* Both loopbacks: an IPv6 listener too (IPV6_V6ONLY), and a listener pair more. */
+        argv[argc++] = "--listen=127.0.0.1";
+        argv[argc++] = "--listen=::1";
+    }
+    world.cpu_unknown = h[0] & 64;
+    /* A fault for the first call of a kind during start-up (h[16] 0: none). */
+    if (h[16] != 0 && fault_fits((enum call)(h[16] % CALLS), (enum fault)(h[17] % FAULTS)))
+        world.faults[h[16] % CALLS] = (enum fault)(h[17] % FAULTS);
+    world.fd_headroom = h[0] & 64 ? 8 : 0;
     if (h[15] & 1)
         ARG("--busy-poll=%u", 20 + h[15] % 64u);
 #undef ARG
     argv[argc] = NULL;
     enum options_result parsed = options_parse(opts, argc, argv);
     FUZZ_CHECK(parsed == OPTIONS_RUN, "shoutd refused the harness's options (argument %d)", argc);
-    world.fd_limit = 13 + h[9] % 40;
+    /* What start-up opens (stdio, epoll, the alarm, the signalfd, the spare, the sockets), and
+     * room for at least one connection: out of descriptors at start is not what is fuzzed. */
+    int addresses = h[0] & 32 ? 2 : 1;
+    int at_start = 7 + addresses * (h[0] & 1 ? 4 : 2) + (h[0] & 2 ? 1 : 0);
+    world.fd_limit = at_start + 1 + h[9] % 40;
     server->dgrams.rate_slot_count = slots[h[14] % 3];
 }
 
@@ -1267,11 +1528,12 @@ static void fuzz_server_check_counters(void)
                "accepted %llu, closed %llu; the harness saw %llu and %llu",
                (unsigned long long)c.tcp.accepted, (unsigned long long)c.tcp.closed,
                (unsigned long long)world.admitted, (unsigned long long)world.admitted_closed);
-    FUZZ_CHECK(
-        c.tcp.refused_max_conns + c.tcp.refused_per_ip == world.accepted_tcp - world.admitted,
-        "refused %llu + %llu, but %llu were accepted and not kept",
-        (unsigned long long)c.tcp.refused_max_conns, (unsigned long long)c.tcp.refused_per_ip,
-        (unsigned long long)(world.accepted_tcp - world.admitted));
+    FUZZ_CHECK(c.tcp.refused_max_conns + c.tcp.refused_per_ip + c.tcp.refused_no_memory ==
+                   world.accepted_tcp - world.admitted,
+               "refused %llu + %llu, but %llu were accepted and not kept",
+               (unsigned long long)c.tcp.refused_max_conns,
+               (unsigned long long)c.tcp.refused_per_ip,
+               (unsigned long long)(world.accepted_tcp - world.admitted));
     FUZZ_CHECK(c.accept.refused_no_fds == world.refused_spare,
                "refused_no_fds %llu, spare used %llu", (unsigned long long)c.accept.refused_no_fds,
                (unsigned long long)world.refused_spare);
@@ -1405,7 +1667,8 @@ static void fuzz_server_check_peer(struct peer *p, bool just_closed)
     if (p->state == PEER_CLOSED && !p->faulted && !p->rst && !p->aborted &&
         !p->closed_in_shed_run && !p->closed_in_cut) {
         bool clean_eof = p->eof_seen && !p->drained && (!p->blocked || p->shut_wr);
-        bool finished_drain = p->drained;
+        /* A deadline still runs while draining: a peer that never reads is closed by one. */
+        bool finished_drain = p->drained && !p->closed_in_timeout_run;
         bool linger_done = p->shut_wr && !p->drained;
         FUZZ_CHECK(!(clean_eof || finished_drain || linger_done) || whole,
                    "peer %d closed with %zu of the model's %zu bytes (eof %d, drained %d, "
@@ -1489,12 +1752,15 @@ static void fuzz_server_check_peers(const enum peer_state *before, const size_t 
             p->frame_start_ms = now;
         p->model_mid = mid;
         p->model_messages = whole;
-        if (p->consumed != consumed_before[i] || p->from_server.len != got_before[i] ||
-            just_closed || (p->state == PEER_OPEN && p->drained))
+        /*
+         * The model's answer only grows as more is read, so what the peer got
+         * needs checking again only when that grew, or at the end.
+         */
+        if (p->from_server.len != got_before[i] || just_closed)
             fuzz_server_check_peer(p, just_closed);
         /* Within one tick of its frame deadline, a mid-frame connection is closed. */
         bool frame_watched = frame_ms != 0 && mid && !p->blocked && !p->faulted && !p->jostled &&
-                             !p->drained && !p->model_fails && !p->rst;
+                             !p->drained && !p->model_fails && !p->rst && !p->shut_wr;
         FUZZ_CHECK(!(p->state == PEER_OPEN && frame_watched &&
                      fake_now_ms() >= p->frame_start_ms + frame_ms + fuzz_server_tick_slack()),
                    "peer %d still open %llu ms past its frame deadline", i,
@@ -1504,7 +1770,42 @@ static void fuzz_server_check_peers(const enum peer_state *before, const size_t 
 
 /* ---- running the server ---- */
 
-static void fuzz_server_run(void)
+/* Serve until nothing is ready (RUN_ROUNDS rounds at most), as one moment of the world. */
+static void fuzz_server_rounds(void)
+{
+    world.idle = false;
+    for (int round = 0; round < RUN_ROUNDS && !world.idle && !world.exited; round++) {
+        int result = server_run_once(server);
+        if (result == 1)
+            world.exited = true;
+        /* shoutd gives up when it cannot set its alarm: the one fatal failure. */
+        FUZZ_CHECK(result >= 0 || world.alarm_failed, "server_run_once failed: %d", result);
+        if (result < 0)
+            world.exited = true;
+    }
+}
+
+/*
+ * After SIGTERM, the rest of the run as shoutd lives it: server_run itself,
+ * with an epoll_wait that sleeps until the alarm as the kernel's does. It
+ * must return by --grace's end (and a tick), whatever the peers do.
+ */
+static void fuzz_server_to_exit(void)
+{
+    uint64_t from_ns = world.now_ns;
+    world.sleeping = true;
+    int result = server_run(server);
+    world.sleeping = false;
+    world.exited = true;
+    FUZZ_CHECK(result == 0 || world.alarm_failed, "server_run failed while draining: %d", result);
+    uint64_t took_ms = (world.now_ns - from_ns) / 1000000;
+    FUZZ_CHECK(took_ms <= (uint64_t)config.grace_s * 1000 + 2 * TICK_MS || world.alarm_failed,
+               "shoutd drained for %llu ms, --grace is %u s", (unsigned long long)took_ms,
+               config.grace_s);
+}
+
+/* Run the server (a moment, or to its exit), then check everything. */
+static void fuzz_server_serve(bool to_exit)
 {
     if (world.exited)
         return;
@@ -1517,23 +1818,23 @@ static void fuzz_server_run(void)
     }
     const struct stream_stats *st = &server->streams.stats;
     uint64_t sheds = st->closed_memory + st->closed_memory_per_ip;
-    world.idle = false;
+    uint64_t timeouts =
+        st->timeouts_frame + st->timeouts_idle + st->timeouts_write + st->lingers_expired;
     uint64_t started_ms = fake_coarse_ms();
-    for (int round = 0; round < RUN_ROUNDS && !world.idle && !world.exited; round++) {
-        enum fault timer_fault = world.faults[CALL_TIMERFD_SETTIME];
-        int result = server_run_once(server);
-        if (result == 1)
-            world.exited = true;
-        /* shoutd gives up when it cannot set its alarm: the one fatal failure. */
-        FUZZ_CHECK(result >= 0 || timer_fault != FAULT_NONE, "server_run_once failed: %d", result);
-        if (result < 0)
-            world.exited = true;
-    }
+    if (to_exit)
+        fuzz_server_to_exit();
+    else
+        fuzz_server_rounds();
     bool shed = st->closed_memory + st->closed_memory_per_ip != sheds;
+    bool timed_out =
+        st->timeouts_frame + st->timeouts_idle + st->timeouts_write + st->lingers_expired !=
+        timeouts;
     for (int i = 0; i < world.peer_count; i++) {
         struct peer *p = &world.peers[i];
         if (before[i] == PEER_OPEN && p->state == PEER_CLOSED && shed)
             p->closed_in_shed_run = true;
+        if (before[i] == PEER_OPEN && p->state == PEER_CLOSED && timed_out)
+            p->closed_in_timeout_run = true;
         if (server->draining && p->state == PEER_OPEN)
             p->drained = true;
     }
@@ -1542,6 +1843,11 @@ static void fuzz_server_run(void)
     fuzz_server_check_tables();
     fuzz_server_check_counters();
     fuzz_server_check_budgets();
+}
+
+static void fuzz_server_run(void)
+{
+    fuzz_server_serve(false);
 }
 
 /* ---- the actions ---- */
@@ -1652,7 +1958,7 @@ static void fuzz_server_act(struct input *in)
     case ACT_SEND_BIG: {
         /* Many bytes from a short input: a 4-byte pattern, repeated. */
         struct peer *p = fuzz_server_peer(take(in));
-        size_t len = (size_t)(take(in) + 1) * 1024;
+        size_t len = (size_t)(take(in) + 1) * 4096;
         uint8_t pattern[4] = {take(in), take(in), take(in), take(in)};
         if (len > SEND_BIG_MAX)
             len = SEND_BIG_MAX;
@@ -1726,22 +2032,36 @@ static void fuzz_server_act(struct input *in)
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One run of the program in data[0..size). */
+static void fuzz_server_once(const uint8_t *data, size_t size)
 {
     static struct server the_server;
     fuzz_server_sources();
     fuzz_server_reset();
     memset(&the_server, 0, sizeof the_server);
     server = &the_server;
-    tracing = getenv("FUZZ_SERVER_TRACE") != NULL;
+    torture.position = 0;
+    startup_faulted = false;
     struct input in = {.at = data, .left = size};
     fuzz_server_configure(&in, &server->opts);
     size_t slots = server->dgrams.rate_slot_count;
     server_init(server, &fake_kernel);
     server->dgrams.rate_slot_count = slots;
-    FUZZ_CHECK(server_start(server) == 0, "shoutd did not start under the fake kernel");
+    server->streams.allocate = fake_allocate;
+    /* The tests' fixed secret, as integration tests set it (the harness knows the slots anyway). */
+    bool test_seed = size > 0 && (data[0] & 128);
+    if (test_seed)
+        setenv("SHOUTD_TEST_SEED", "000102030405060708090a0b0c0d0e0f", 1);
+    world.starting = true;
+    int started = server_start(server);
+    world.starting = false;
+    if (test_seed)
+        unsetenv("SHOUTD_TEST_SEED");
+    if (started != 0) {
+        /* As main does: a start that failed is the end, with a message on stderr. */
+        FUZZ_CHECK(startup_faulted, "shoutd did not start under the fake kernel");
+        return;
+    }
     fuzz_server_find_slots();
     for (int actions = 0; in.left > 0 && actions < 512; actions++) {
         fuzz_server_act(&in);
@@ -1751,9 +2071,153 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_server_check_budgets();
     }
     fuzz_server_run();
+    if (world.draining)
+        fuzz_server_serve(true);
     server_stop(server);
     for (int fd = 3; fd < FAKE_FDS; fd++)
         FUZZ_CHECK(world.fds[fd].kind == FD_FREE, "descriptor %d (kind %d) left open at exit", fd,
                    (int)world.fds[fd].kind);
+}
+
+/* Every call of the program, failed in turn with every fault it can return. */
+static void fuzz_server_torture(const uint8_t *data, size_t size)
+{
+    torture.recording = true;
+    torture.count = 0;
+    torture.later_count = 0;
+    torture.inject_at[0] = torture.inject_at[1] = -1;
+    fuzz_server_once(data, size);
+    torture.recording = false;
+    size_t positions =
+        torture.cap != 0 && torture.count > torture.cap ? torture.cap : torture.count;
+    for (size_t k = 0; k < positions; k++) {
+        enum call call = torture.calls[k].call;
+        struct torture_site *site = torture_site(torture.calls[k].offset, call);
+        for (int f = 1; f < FAULTS; f++) {
+            if (!fault_fits(call, (enum fault)f))
+                continue;
+            torture.inject_at[0] = (long)k;
+            torture.inject[0] = (enum fault)f;
+            fuzz_server_once(data, size);
+            site->runs[f]++;
+            torture.runs++;
+        }
+    }
+    /* The error paths' own calls: the fault that led there, and one more. */
+    for (size_t i = 0; i < torture.later_count; i++) {
+        struct torture_site *site = torture_site(torture.later[i].offset, torture.later[i].call);
+        for (int f = 1; f < FAULTS; f++) {
+            if (!fault_fits(torture.later[i].call, (enum fault)f))
+                continue;
+            torture.inject_at[0] = torture.later[i].first_at;
+            torture.inject[0] = torture.later[i].first;
+            torture.inject_at[1] = torture.later[i].at;
+            torture.inject[1] = (enum fault)f;
+            fuzz_server_once(data, size);
+            site->runs[f]++;
+            torture.runs++;
+        }
+    }
+    torture.inject_at[0] = torture.inject_at[1] = -1;
+    torture.inputs++;
+}
+
+static const char *const call_names[CALLS] = {
+    [CALL_RECV] = "recv",
+    [CALL_SEND] = "send",
+    [CALL_ACCEPT] = "accept4",
+    [CALL_RECVFROM] = "recvfrom",
+    [CALL_RECVMMSG] = "recvmmsg",
+    [CALL_SENDTO] = "sendto",
+    [CALL_SENDMMSG] = "sendmmsg",
+    [CALL_SENDMSG] = "sendmsg",
+    [CALL_EPOLL_WAIT] = "epoll_wait",
+    [CALL_EPOLL_CTL] = "epoll_ctl",
+    [CALL_SHUTDOWN] = "shutdown",
+    [CALL_SETSOCKOPT] = "setsockopt",
+    [CALL_OPEN] = "open",
+    [CALL_READ] = "read",
+    [CALL_TIMERFD_SETTIME] = "timerfd_settime",
+    [CALL_SOCKET] = "socket",
+    [CALL_BIND] = "bind",
+    [CALL_LISTEN] = "listen",
+    [CALL_GETSOCKNAME] = "getsockname",
+    [CALL_EPOLL_CREATE] = "epoll_create1",
+    [CALL_TIMERFD_CREATE] = "timerfd_create",
+    [CALL_SIGNALFD] = "signalfd",
+    [CALL_GETRANDOM] = "getrandom",
+    [CALL_CLOSE] = "close",
+    [CALL_ALLOCATE] = "calloc",
+};
+static const char *const fault_names[FAULTS] = {
+    [FAULT_EAGAIN] = "EAGAIN", [FAULT_EINTR] = "EINTR", [FAULT_ECONNRESET] = "ECONNRESET",
+    [FAULT_EPIPE] = "EPIPE",   [FAULT_SHORT] = "short", [FAULT_EMFILE] = "EMFILE",
+    [FAULT_ENOMEM] = "ENOMEM", [FAULT_EIO] = "EIO",     [FAULT_EADDRINUSE] = "EADDRINUSE",
+};
+
+/* Where a call was made, as addr2line says it (function, file:line), into out. */
+static void torture_where(uintptr_t offset, char *out, size_t cap)
+{
+    snprintf(out, cap, "0x%lx", (unsigned long)offset);
+    char command[128];
+    /* The return address is the instruction after the call: one byte back is the call. */
+    snprintf(command, sizeof command, "addr2line -f -s -e /proc/%d/exe 0x%lx 2>/dev/null",
+             (int)getpid(), (unsigned long)(offset - 1));
+    FILE *pipe = popen(command, "r");
+    if (pipe == NULL)
+        return;
+    char function[96] = "", line[96] = "";
+    if (fgets(function, sizeof function, pipe) && fgets(line, sizeof line, pipe)) {
+        function[strcspn(function, "\n")] = '\0';
+        line[strcspn(line, "\n (")] = '\0';
+        snprintf(out, cap, "%s %s", line, function);
+    }
+    pclose(pipe);
+}
+
+/*
+ * At exit of a torture run: the matrix (each call site of server/ reached,
+ * each fault class its call can return, how many runs failed it so), and a
+ * failure if a site reached within the cap missed a class.
+ */
+__attribute__((destructor)) static void fuzz_server_torture_report(void)
+{
+    if (!torture.on)
+        return;
+    fprintf(stderr, "torture: %llu inputs, %llu runs with one fault each, %zu call sites:\n",
+            (unsigned long long)torture.inputs, (unsigned long long)torture.runs,
+            torture.site_count);
+    bool missing = false;
+    for (size_t i = 0; i < torture.site_count; i++) {
+        const struct torture_site *site = &torture.sites[i];
+        char where[160];
+        torture_where(site->offset, where, sizeof where);
+        fprintf(stderr, "torture:   %-44s %-15s", where, call_names[site->call]);
+        for (int f = 1; f < FAULTS; f++) {
+            if (!fault_fits(site->call, (enum fault)f))
+                continue;
+            fprintf(stderr, "  %s %u", fault_names[f], site->runs[f]);
+            missing = missing || site->runs[f] == 0;
+        }
+        fputc('\n', stderr);
+    }
+    if (missing && torture.cap == 0) {
+        fprintf(stderr, "torture: a call site was never given a fault its call can return\n");
+        _exit(1);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    tracing = getenv("FUZZ_SERVER_TRACE") != NULL;
+    const char *torture_cap = getenv("FUZZ_SERVER_TORTURE");
+    torture.on = torture_cap != NULL;
+    torture.cap = torture.on ? (size_t)strtoul(torture_cap, NULL, 10) : 0;
+    if (torture.on)
+        fuzz_server_torture(data, size);
+    else
+        fuzz_server_once(data, size);
     return 0;
 }

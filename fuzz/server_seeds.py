@@ -10,18 +10,29 @@ RUN, CONNECT, SEND, SEND_BIG, FIN, RST, FAULT, DATAGRAMS, ADVANCE, SIGNAL, ORDER
     WINDOW, READ, STATS = range(14)
 (C_RECV, C_SEND, C_ACCEPT, C_RECVFROM, C_RECVMMSG, C_SENDTO, C_SENDMMSG, C_SENDMSG,
  C_EPOLL_WAIT, C_EPOLL_CTL, C_SHUTDOWN, C_SETSOCKOPT, C_OPEN, C_READ,
- C_TIMERFD_SETTIME) = range(15)
-(F_EAGAIN, F_EINTR, F_ECONNRESET, F_EPIPE, F_SHORT, F_EMFILE, F_ENOMEM, F_EIO) = range(1, 9)
+ C_TIMERFD_SETTIME, C_SOCKET, C_BIND, C_LISTEN, C_GETSOCKNAME, C_EPOLL_CREATE, C_TIMERFD_CREATE,
+ C_SIGNALFD, C_GETRANDOM, C_CLOSE, C_ALLOCATE) = range(25)
+(F_EAGAIN, F_EINTR, F_ECONNRESET, F_EPIPE, F_SHORT, F_EMFILE, F_ENOMEM, F_EIO,
+ F_EADDRINUSE) = range(1, 10)
 SIGTERM, SIGINT, SIGUSR1 = 0, 1, 2
 MAIN, SOCKPERF = 0, 1
 
 
 def header(sockperf=False, stats=False, limit_loopback=False, prefix128=False, frame=2,
            idle=3, write=2, max_conns=15, per_ip=0, rate=0, burst=0, global_rate=0,
-           fds=39, max_frame=1, max_output=0, buffered=3, grace=1, slots=2, busy=0):
-    flags = sockperf | stats << 1 | limit_loopback << 2 | prefix128 << 3
+           fds=39, max_frame=1, max_output=0, buffered=3, grace=1, slots=2, busy=0,
+           any_port=False, listen6=False, odd_process=False, test_seed=False, cgroup=0,
+           start_fault=(0, 0)):
+    flags = (sockperf | stats << 1 | limit_loopback << 2 | prefix128 << 3 | any_port << 4
+             | listen6 << 5 | odd_process << 6 | test_seed << 7)
+    buffered |= cgroup << 2
     return bytes([flags, frame, idle, write, max_conns, per_ip, rate, burst, global_rate,
-                  fds, max_frame, max_output, buffered, grace, slots, busy])
+                  fds, max_frame, max_output, buffered, grace, slots, busy, *start_fault])
+
+
+def send_big(peer, kib4, pattern=b"abcd"):
+    """kib4 x 4 KiB of pattern, repeated."""
+    return bytes([SEND_BIG, peer, kib4 - 1]) + pattern
 
 
 def connect(port=MAIN, source=0):
@@ -147,6 +158,37 @@ SEEDS = {
     + send(0, b"after") + R,
     "accept_pause_resume": header(fds=0, max_conns=15) + b"".join(connect(source=s) for s in range(6))
     + fault(C_OPEN, F_EMFILE) + R + advance(50) + bytes([RST, 0, RST, 1]) + R + advance(60) + R,
+    "any_port_and_ipv6_listener": header(any_port=True, listen6=True, sockperf=True, stats=True)
+    + connect() + connect(SOCKPERF, 11) + R + send(0, b"v6") + send(1, sockperf_msg(1, b"x"))
+    + datagrams(MAIN, 11, b"dgram") + R + bytes([STATS]),
+    "cgroup_budget": header(buffered=0, cgroup=2) + connect() + R + send(0, b"cg") + R,
+    "cgroup_unlimited": header(buffered=0, cgroup=1) + connect() + R,
+    "odd_process": header(odd_process=True, stats=True, fds=0) + bytes([STATS])
+    + b"".join(connect(source=s) for s in range(8)) + R,
+    "test_seed_per_ip": header(test_seed=True, per_ip=1) + connect(source=3) + connect(source=3)
+    + R + send(0, b"seeded") + R,
+    "all_timeouts_off": header(frame=0, idle=0, write=0) + connect() + R + send(0, b"f")
+    + send(0, frame(1, b"x")[:4]) + R + advance(60000),
+    "second_sigterm": header(grace=2) + connect() + R + send(0, frame(1, b"q")[:9])
+    + bytes([SIGNAL, SIGTERM, SIGNAL, SIGINT]) + R + advance(100) + bytes([SIGNAL, SIGTERM]) + R,
+    "drain_unread_text_shutdown_fault": header() + connect() + R + send(0, b"unread")
+    + fault(C_SHUTDOWN, F_ECONNRESET) + bytes([SIGNAL, SIGTERM]) + R,
+    "linger_after_blocked_epoll_fault": header() + connect() + R + bytes([WINDOW, 0, 0])
+    + send(0, bytes([0xF5, 0x00]) + b"\0" * 14) + R + fault(C_EPOLL_CTL, F_ENOMEM)
+    + bytes([WINDOW, 0, 255]) + R,
+    "memory_over_total": header(buffered=2, max_frame=3)
+    + b"".join(connect(source=s) for s in range(9)) + R
+    + b"".join(send(s, big_header(s, 900000)) + send_big(s, 7) for s in range(9)) + R,
+    "malloc_trim_after_release": header(buffered=0, cgroup=3, max_frame=3, max_conns=15)
+    + b"".join(connect(source=s % 10) for s in range(16)) + R
+    + b"".join(send(s, big_header(s, 1048576)) + send_big(s, 255) for s in range(16)) + R
+    + b"".join(bytes([RST, s]) for s in range(16)) + R + advance(1100),
+    "start_getsockname_fails": header(any_port=True, start_fault=(C_GETSOCKNAME, F_ENOMEM)),
+    "start_bind_in_use_retried": header(any_port=True, stats=True,
+                                        start_fault=(C_BIND, F_EADDRINUSE)) + connect() + R,
+    "start_signalfd_fails": header(start_fault=(C_SIGNALFD, F_EMFILE)),
+    "start_getrandom_interrupted": header(start_fault=(C_GETRANDOM, F_EINTR)) + connect() + R,
+    "start_epoll_ctl_fails": header(sockperf=True, start_fault=(C_EPOLL_CTL, F_ENOMEM)),
     "signal_read_fault": header() + bytes([SIGNAL, SIGUSR1]) + fault(C_READ, F_EINTR) + R
     + bytes([SIGNAL, SIGUSR1]) + R,
     "big_text_read": header() + connect() + R + bytes([SEND_BIG, 0, 69, 0x61, 0x42, 0x63, 0x20])

@@ -16,15 +16,21 @@ static void listen_set_port(struct listen_addr *where, uint16_t port)
         ((struct sockaddr_in6 *)&where->addr)->sin6_port = htons(port);
 }
 
-static uint16_t listen_bound_port(const struct kernel *k, int fd)
+/*
+ * The port the kernel chose for fd: 0, or a negative errno. Without it the
+ * set's other sockets would each get a port of their own, so it fails the set.
+ */
+static int listen_bound_port(const struct kernel *k, int fd, uint16_t *port)
 {
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;
     if (k->getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
-        return 0;
+        return -errno;
     if (addr.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&addr)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+        *port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    else
+        *port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    return 0;
 }
 
 /* A bound socket, or a negative errno. */
@@ -80,7 +86,9 @@ static int listeners_try(struct listeners *ls, struct listen_addr *addrs, size_t
             return fd;
         ls->tcp_fds[i] = fd;
         if (port == 0) {
-            port = listen_bound_port(ls->kernel, fd);
+            int err = listen_bound_port(ls->kernel, fd, &port);
+            if (err != 0)
+                return err;
             listen_set_port(where, port);
         }
         if (!with_udp)

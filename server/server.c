@@ -65,6 +65,7 @@ void server_init(struct server *server, const struct kernel *kernel)
         .max_output = opts->max_output != 0 ? opts->max_output : default_max_output,
     };
     streams->counters = &server->counters;
+    streams->allocate = calloc;
     stream_init(streams);
     struct dgrams *dgrams = &server->dgrams;
     dgrams->kernel = kernel;

@@ -75,16 +75,17 @@ static void stats_put_tcp(struct stats_json *json, const struct stats_counters *
               "\"tcp\":{\"open\":%" PRIu32 ",\"accepted\":%" PRIu64 ",\"closed\":%" PRIu64
               ",\"resets\":%" PRIu64 ",\"refused_no_fds\":%" PRIu64 ",\"accept_pauses\":%" PRIu64
               ",\"refused_max_conns\":%" PRIu64 ",\"refused_per_ip\":%" PRIu64
-              ",\"lingers_expired\":%" PRIu64 ",\"timeouts_frame\":%" PRIu64
-              ",\"timeouts_idle\":%" PRIu64 ",\"timeouts_write\":%" PRIu64 ",\"requests\":%" PRIu64
-              ",\"text_bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-              ",\"bytes_discarded\":%" PRIu64 ",\"buffered\":%zu,\"closed_memory\":%" PRIu64
-              ",\"closed_memory_per_ip\":%" PRIu64 "},",
+              ",\"refused_no_memory\":%" PRIu64 ",\"lingers_expired\":%" PRIu64
+              ",\"timeouts_frame\":%" PRIu64 ",\"timeouts_idle\":%" PRIu64
+              ",\"timeouts_write\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"text_bytes\":%" PRIu64
+              ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"bytes_discarded\":%" PRIu64
+              ",\"buffered\":%zu,\"closed_memory\":%" PRIu64 ",\"closed_memory_per_ip\":%" PRIu64
+              "},",
               counters->open, st->accepted, st->closed, st->resets, ac->refused_no_fds,
-              ac->accept_pauses, st->refused_max_conns, st->refused_per_ip, st->lingers_expired,
-              st->timeouts_frame, st->timeouts_idle, st->timeouts_write, c->requests, c->text_bytes,
-              c->bytes_in, c->bytes_out, c->bytes_discarded, counters->buffered, st->closed_memory,
-              st->closed_memory_per_ip);
+              ac->accept_pauses, st->refused_max_conns, st->refused_per_ip, st->refused_no_memory,
+              st->lingers_expired, st->timeouts_frame, st->timeouts_idle, st->timeouts_write,
+              c->requests, c->text_bytes, c->bytes_in, c->bytes_out, c->bytes_discarded,
+              counters->buffered, st->closed_memory, st->closed_memory_per_ip);
 }
 
 static void stats_put_udp(struct stats_json *json, const struct stats_counters *counters)

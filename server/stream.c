@@ -305,9 +305,10 @@ static void stream_on_ready(struct loop_source *source, uint32_t events)
 
 static void stream_open(struct streams *streams, int fd, enum conn_mode mode, uint32_t slot)
 {
-    struct stream *s = calloc(1, sizeof *s);
+    struct stream *s = streams->allocate(1, sizeof *s);
     if (!s) {
         streams->kernel->close(fd);
+        streams->stats.refused_no_memory++;
         return;
     }
     s->source_slot = slot;

@@ -50,13 +50,14 @@ struct stream_stats {
     /* Over --max-conns, or --max-conns-per-ip for their source: accepted and closed at once. */
     uint64_t refused_max_conns;
     uint64_t refused_per_ip;
-    uint64_t resets;          /* connections closed on a socket error */
-    uint64_t lingers_expired; /* lingering closes cut off by their deadline */
-    uint64_t timeouts_frame;  /* closed by --frame-timeout (slowloris) */
-    uint64_t timeouts_idle;   /* closed by --idle-timeout */
-    uint64_t timeouts_write;  /* reset by --write-timeout (a client that does not read) */
-    uint64_t shutdown_clean;  /* connections closed during shutdown, before --grace ran out */
-    uint64_t shutdown_cut;    /* connections still open when --grace ran out, closed anyway */
+    uint64_t refused_no_memory; /* accepted, but no memory for the connection: closed at once */
+    uint64_t resets;            /* connections closed on a socket error */
+    uint64_t lingers_expired;   /* lingering closes cut off by their deadline */
+    uint64_t timeouts_frame;    /* closed by --frame-timeout (slowloris) */
+    uint64_t timeouts_idle;     /* closed by --idle-timeout */
+    uint64_t timeouts_write;    /* reset by --write-timeout (a client that does not read) */
+    uint64_t shutdown_clean;    /* connections closed during shutdown, before --grace ran out */
+    uint64_t shutdown_cut;      /* connections still open when --grace ran out, closed anyway */
     /* Closed as the largest holders when the buffers were over --max-buffered, or their source
      * over --max-buffered-per-ip. */
     uint64_t closed_memory;
@@ -86,6 +87,8 @@ struct streams {
     const struct source_secret *secret; /* the per-source slots' hash key */
     struct conn_limits limits;          /* what every engine gets */
     struct conn_counters *counters;     /* the engines' counters (shared with the UDP side) */
+    /* How a connection's memory is had: calloc in shoutd; a fake that can fail, in a fuzzer. */
+    void *(*allocate)(size_t count, size_t size);
     /* State. */
     struct stream_stats stats;
     bool draining; /* stream_drain_all was called: nothing new is read */

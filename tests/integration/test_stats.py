@@ -19,7 +19,7 @@ SECTION_KEYS = {
     "rusage": ["user_s", "system_s"],
     "tcp": ["open", "accepted", "closed", "resets", "refused_no_fds", "accept_pauses",
             "refused_max_conns",
-            "refused_per_ip", "lingers_expired", "timeouts_frame", "timeouts_idle",
+            "refused_per_ip", "refused_no_memory", "lingers_expired", "timeouts_frame", "timeouts_idle",
             "timeouts_write", "requests", "text_bytes", "bytes_in", "bytes_out",
             "bytes_discarded", "buffered", "closed_memory", "closed_memory_per_ip"],
     "udp": ["datagrams", "replies", "bytes_in", "bytes_out", "dropped_empty", "dropped_short",
