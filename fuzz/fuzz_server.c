@@ -316,7 +316,6 @@ static struct {
     bool budget_started;
     bool draining;
     bool exited;
-    uint64_t sheds_before_run;
     bool idle;
     bool alarm_failed;      /* timerfd_settime failed: shoutd gives up, the one fatal failure */
     bool starting;          /* in server_start */
@@ -1804,31 +1803,39 @@ static void fuzz_server_to_exit(void)
                config.grace_s);
 }
 
+/* Connections closed for memory so far. */
+static uint64_t fuzz_server_sheds(void)
+{
+    const struct stream_stats *st = &server->streams.stats;
+    return st->closed_memory + st->closed_memory_per_ip;
+}
+
+/* Connections closed by a deadline so far. */
+static uint64_t fuzz_server_timeouts(void)
+{
+    const struct stream_stats *st = &server->streams.stats;
+    return st->timeouts_frame + st->timeouts_idle + st->timeouts_write + st->lingers_expired;
+}
+
 /* Run the server (a moment, or to its exit), then check everything. */
 static void fuzz_server_serve(bool to_exit)
 {
     if (world.exited)
         return;
-    enum peer_state before[PEERS];
-    size_t consumed[PEERS], got[PEERS];
+    enum peer_state before[PEERS] = {PEER_FREE};
+    size_t consumed[PEERS] = {0}, got[PEERS] = {0};
     for (int i = 0; i < world.peer_count; i++) {
         before[i] = world.peers[i].state;
         consumed[i] = world.peers[i].consumed;
         got[i] = world.peers[i].from_server.len;
     }
-    const struct stream_stats *st = &server->streams.stats;
-    uint64_t sheds = st->closed_memory + st->closed_memory_per_ip;
-    uint64_t timeouts =
-        st->timeouts_frame + st->timeouts_idle + st->timeouts_write + st->lingers_expired;
+    uint64_t sheds = fuzz_server_sheds(), timeouts = fuzz_server_timeouts();
     uint64_t started_ms = fake_coarse_ms();
     if (to_exit)
         fuzz_server_to_exit();
     else
         fuzz_server_rounds();
-    bool shed = st->closed_memory + st->closed_memory_per_ip != sheds;
-    bool timed_out =
-        st->timeouts_frame + st->timeouts_idle + st->timeouts_write + st->lingers_expired !=
-        timeouts;
+    bool shed = fuzz_server_sheds() != sheds, timed_out = fuzz_server_timeouts() != timeouts;
     for (int i = 0; i < world.peer_count; i++) {
         struct peer *p = &world.peers[i];
         if (before[i] == PEER_OPEN && p->state == PEER_CLOSED && shed)

@@ -24,7 +24,7 @@ bool acceptor_watch(struct acceptor *a, struct loop_source *listener)
     return true;
 }
 
-void acceptor_forget(struct acceptor *a, struct loop_source *listener)
+void acceptor_forget(struct acceptor *a, const struct loop_source *listener)
 {
     for (size_t i = 0; i < a->listener_count; i++) {
         if (a->listeners[i] == listener) {

@@ -47,7 +47,7 @@ void acceptor_init(struct acceptor *a, const struct kernel *kernel, struct loop 
 /* A listener to pause and resume with the others; false if there is no room for it. */
 bool acceptor_watch(struct acceptor *a, struct loop_source *listener);
 /* Stop pausing and resuming it: before it is closed. */
-void acceptor_forget(struct acceptor *a, struct loop_source *listener);
+void acceptor_forget(struct acceptor *a, const struct loop_source *listener);
 
 enum {
     ACCEPT_AGAIN = -1, /* nothing to serve this time; try the next connection */
