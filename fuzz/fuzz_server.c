@@ -1157,7 +1157,7 @@ static ssize_t fake_read(int fd, void *buf, size_t len)
     if (f->kind == FD_SIGNAL && world.signal_count > 0 && len >= sizeof(struct signalfd_siginfo)) {
         struct signalfd_siginfo info = {.ssi_signo = (uint32_t)world.pending_signals[0]};
         /* From here on the server drains: what it closes, it closes for that (or --grace's end). */
-        if (info.ssi_signo != SIGUSR1)
+        if (info.ssi_signo != SIGUSR1 && info.ssi_signo != SIGHUP)
             world.draining = true;
         memmove(&world.pending_signals[0], &world.pending_signals[1],
                 (size_t)--world.signal_count * sizeof world.pending_signals[0]);
@@ -2008,8 +2008,11 @@ static void fuzz_server_act(struct input *in)
     }
     case ACT_SIGNAL: {
         static const int signals[] = {SIGTERM, SIGINT, SIGUSR1};
+        /* 0xff is SIGHUP, so that the bytes of older programs keep their signal. */
+        uint8_t which = take(in);
         if (world.signal_count < 8)
-            world.pending_signals[world.signal_count++] = signals[take(in) % 3];
+            world.pending_signals[world.signal_count++] =
+                which == 0xff ? SIGHUP : signals[which % 3];
         return;
     }
     case ACT_ORDER:

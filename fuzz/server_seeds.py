@@ -14,7 +14,7 @@ RUN, CONNECT, SEND, SEND_BIG, FIN, RST, FAULT, DATAGRAMS, ADVANCE, SIGNAL, ORDER
  C_SIGNALFD, C_GETRANDOM, C_CLOSE, C_ALLOCATE) = range(25)
 (F_EAGAIN, F_EINTR, F_ECONNRESET, F_EPIPE, F_SHORT, F_EMFILE, F_ENOMEM, F_EIO,
  F_EADDRINUSE) = range(1, 10)
-SIGTERM, SIGINT, SIGUSR1 = 0, 1, 2
+SIGTERM, SIGINT, SIGUSR1, SIGHUP = 0, 1, 2, 0xff
 MAIN, SOCKPERF = 0, 1
 
 
@@ -191,6 +191,8 @@ SEEDS = {
     "start_epoll_ctl_fails": header(sockperf=True, start_fault=(C_EPOLL_CTL, F_ENOMEM)),
     "signal_read_fault": header() + bytes([SIGNAL, SIGUSR1]) + fault(C_READ, F_EINTR) + R
     + bytes([SIGNAL, SIGUSR1]) + R,
+    "sighup_keeps_serving": header() + connect() + R + send(0, b"hup") + bytes([SIGNAL, SIGHUP])
+    + R + send(0, b"again") + connect(source=1) + R + bytes([SIGNAL, SIGTERM]) + R,
     "big_text_read": header() + connect() + R + bytes([SEND_BIG, 0, 69, 0x61, 0x42, 0x63, 0x20])
     + R + bytes([FIN, 0]) + R,
     "faults_recv_send": header() + connect() + R + fault(C_RECV, F_EINTR) + send(0, b"abc") + R

@@ -102,7 +102,9 @@ static const char usage_text[] =
     "Once every socket listens, shoutd prints the port alone on a line to\n"
     "standard output, then 'stats N' (unless --no-stats) and 'sockperf N'\n"
     "(with --sockperf-port) on lines of their own. Logs go to standard error.\n"
-    "SIGINT and SIGTERM stop it with exit status 0; a bad option (or a --user\n"
+    "SIGINT and SIGTERM stop it with exit status 0; SIGHUP is logged and\n"
+    "ignored (there is no configuration file to reload); SIGUSR1 writes the\n"
+    "counters to standard error. A bad option (or a --user\n"
     "that cannot be had) exits with status 2, and a failure to start (a port\n"
     "in use, a privilege drop or sandbox that fails) with status 1.\n";
 

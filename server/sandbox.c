@@ -145,7 +145,7 @@ static const int sandbox_plain_syscalls[] = {
     SCMP_SYS(shutdown),
     SCMP_SYS(getsockopt),
     SCMP_SYS(close),
-    /* The signalfd (SIGTERM, SIGINT, SIGUSR1) and the loop's alarm (a timerfd, loop.c). */
+    /* The signalfd (SIGTERM, SIGINT, SIGUSR1, SIGHUP) and the loop's alarm (a timerfd, loop.c). */
     SCMP_SYS(read),
     SCMP_SYS(timerfd_settime),
     /* Time and the stats port's process figures (the vDSO usually answers the clocks). */

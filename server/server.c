@@ -206,6 +206,17 @@ static void server_on_signal(struct loop_source *source, uint32_t events)
             server_dump_counters(server);
             continue;
         }
+        if (info.ssi_signo == SIGHUP) {
+            /*
+             * nginx and HAProxy reload their configuration on SIGHUP; shoutd
+             * has none (every setting is a flag), so there is nothing to
+             * reload. Dying would turn a closed terminal or a reflexive
+             * `kill -HUP` into a cut benchmark, so say so and keep serving.
+             */
+            fprintf(stderr, "shoutd: caught SIGHUP, nothing to reload (no configuration file), "
+                            "still serving\n");
+            continue;
+        }
         if (server->draining)
             continue;
         fprintf(stderr, "shoutd: caught SIG%s, finishing connections (--grace %u s)\n",
@@ -215,9 +226,10 @@ static void server_on_signal(struct loop_source *source, uint32_t events)
 }
 
 /*
- * SIGINT, SIGTERM and SIGUSR1 arrive as events on a signalfd, so they are handled in
- * the loop like any other input, never in the middle of a send. SIGPIPE is
- * ignored: a peer that went away is an error return, not a death.
+ * SIGINT, SIGTERM, SIGUSR1 and SIGHUP arrive as events on a signalfd, so they
+ * are handled in the loop like any other input, never in the middle of a
+ * send. SIGPIPE is ignored: a peer that went away is an error return, not a
+ * death.
  */
 static int server_watch_signals(struct server *server)
 {
@@ -226,6 +238,7 @@ static int server_watch_signals(struct server *server)
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGUSR1);
+    sigaddset(&stop_signals, SIGHUP);
     if (server->kernel->block_signals(&stop_signals) != 0)
         return -errno;
     int fd = server->kernel->signalfd(&stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
