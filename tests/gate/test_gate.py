@@ -12,6 +12,13 @@ With SHOUT_BENCH set to a built shout-bench, one more case runs it briefly
 with 5 repetitions and gates the real output; SHOUT_BENCH_ARGS overrides its
 filter. Without SHOUT_BENCH that case is skipped, and says so.
 
+fixtures/tail/base and fixtures/tail/new are real shout result files: ten
+`shout ping --framed --duration 1 --warmup 0.2` runs (release build, TCP,
+64 B, shoutd on CPU 0, client on CPU 1, loopback), base and new interleaved,
+on a shared 2-CPU machine while others built; rewritten compactly by Python's
+json module. The tail gate reads their histograms; its doctored copies are
+made here, at run time, by moving every sample to 1.2 times its value.
+
 The gate and compare.py run under Debian's /usr/bin/python3. Nothing here
 depends on how fast this machine is: every verdict is decided by fixed data.
 """
@@ -42,6 +49,9 @@ PINGPONG = "e2e/tcp/64/pingpong"
 P99 = "e2e/tcp/64/pingpong/p99"
 ALL = [UPPER_64, UPPER_4096, PINGPONG, P99]
 PLAIN_RATIO = "no repetitions: plain ratio, no significance test"
+TAIL_BASE = os.path.join(FIXTURES, "tail", "base")
+TAIL_NEW = os.path.join(FIXTURES, "tail", "new")
+TAIL_P99 = "ping/tcp/framed/64/p99"
 
 
 def fixture(name):
@@ -111,6 +121,46 @@ def jittered(doc, fraction):
             sign = 1 if row.get("repetition_index", 0) % 2 == 0 else -1
             row["real_time"] *= 1 + sign * fraction
             row["cpu_time"] *= 1 + sign * fraction
+    return doc
+
+
+def shout_bucket_low(value):
+    """shout's histogram layout (README, "JSON output"): a bucket per value under
+    256 ns, above that 128 buckets per power of two."""
+    value = int(value)
+    if value < 256:
+        return value
+    width = 1 << (value.bit_length() - 1 - 7)
+    return value - value % width
+
+
+def shout_bucket_width(low):
+    return 1 if low < 256 else 1 << (low.bit_length() - 1 - 7)
+
+
+def tail_results(directory):
+    docs = []
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name), encoding="utf-8") as f:
+            docs.append(json.load(f))
+    return docs
+
+
+def slowed(doc, factor):
+    """A shout result whose every latency sample is factor times as long: each
+    bucket's samples moved to the bucket of factor x its midpoint."""
+    doc = copy.deepcopy(doc)
+    latency = doc["results"]["latency"]
+    buckets = {}
+    for low, count in latency["buckets"]:
+        target = shout_bucket_low((low + (shout_bucket_width(low) - 1) / 2) * factor)
+        buckets[target] = buckets.get(target, 0) + count
+    latency["buckets"] = [[low, count] for low, count in sorted(buckets.items())]
+    for key in ("min", "max", "p50", "p90", "p99", "p99_9", "p99_99"):
+        latency[key] = int(latency[key] * factor)
+    for key in ("mean", "stdev", "sum_ns"):
+        latency[key] *= factor
+    latency["m2_ns"] *= factor * factor
     return doc
 
 
@@ -239,7 +289,34 @@ class GateTest(unittest.TestCase):
     def test_threshold_option_is_used_with_repetitions(self):
         base = fixture("reps5.json")
         self.gate(base, scaled(base, 1.2), "--threshold", "25%", expect=0)
-        self.gate(base, scaled(base, 1.2), "--threshold=15", expect=1)
+        self.gate(base, scaled(base, 1.2), "--threshold=0.25", expect=0)
+        self.gate(base, scaled(base, 1.2), "--threshold=15%", expect=1)
+        self.gate(base, scaled(base, 1.2), "--threshold", "0.15", expect=1)
+
+    def test_threshold_as_fraction_means_the_same_as_percent(self):
+        # 6% slower without repetitions: 0.05 and 5% both fail it, 0.07 and 7% both pass.
+        base = fixture("single.json")
+        for spelled in ("5%", "0.05", "5.0%", ".05"):
+            with self.subTest(threshold=spelled):
+                output = self.gate(base, scaled(base, 1.06), "--threshold", spelled, expect=1)
+                self.assertIn("threshold +5.0%", output)
+        for spelled in ("7%", "0.07"):
+            with self.subTest(threshold=spelled):
+                self.gate(base, scaled(base, 1.06), "--threshold", spelled, expect=0)
+
+    def test_bad_threshold_is_the_scripts_own_usage_error(self):
+        good = os.path.join(FIXTURES, "single.json")
+        for spelled in ("-5%", "-0.05", "5", "15", "abc", "", "nan", "5%%", "inf%"):
+            with self.subTest(threshold=spelled):
+                for args in (["--threshold", spelled], [f"--threshold={spelled}"]):
+                    proc = self.run_gate(good, good, *args)
+                    self.assertEqual(proc.returncode, 2, proc.stdout)
+                    lines = proc.stdout.strip().splitlines()
+                    self.assertTrue(lines[-1].startswith("ci/bench-compare: error: --threshold "),
+                                    proc.stdout)
+                    self.assertIn("write 5% or 0.05" if spelled not in ("5", "15") else
+                                  f"write {spelled}% for {spelled} percent", lines[-1])
+                    self.assertNotIn("argument --threshold", proc.stdout)   # not argparse's
 
     def test_without_repetitions_the_same_threshold_decides(self):
         base = fixture("single.json")
@@ -349,6 +426,106 @@ class GateTest(unittest.TestCase):
                        "--benchmark_display_aggregates_only", "Exit status:",
                        "  1  the gate failed", "/usr/bin/python3"):
             self.assertIn(phrase, proc.stdout)
+
+    # --- the tail gate: p99 of merged histograms, bootstrap interval ---
+
+    def write_results(self, docs, name):
+        directory = os.path.join(self.tmp, name)
+        os.makedirs(directory)
+        for i, doc in enumerate(docs):
+            with open(os.path.join(directory, f"rep{i}.json"), "w", encoding="utf-8") as f:
+                json.dump(doc, f)
+        return directory
+
+    def test_tail_runs_of_the_same_build_pass(self):
+        output = self.gate(TAIL_BASE, TAIL_NEW, expect=0)
+        line = self.verdict(output, TAIL_P99)
+        self.assertIn("merged 5 vs 5 repetitions", line)
+        self.assertIn("95% bootstrap CI of the ratio [", line)
+        self.assertIn("(2000 resamples, seed 1)", line)
+        self.assertIn("PASS", output)
+        # Either way round: the interval holds 1 both ways.
+        self.gate(TAIL_NEW, TAIL_BASE, expect=0)
+
+    def test_tail_every_repetition_20_percent_slower_fails(self):
+        for side in (TAIL_BASE, TAIL_NEW):
+            with self.subTest(base=side):
+                doctored = self.write_results([slowed(d, 1.2) for d in tail_results(side)],
+                                              f"slow-{os.path.basename(side)}")
+                output = self.gate(side, doctored, expect=1)
+                self.assertEqual(self.failures(output, "REGRESSION"), [TAIL_P99], output)
+                self.assertRegex(self.verdict(output, TAIL_P99), r"\(\+(19|20|21)\.\d%\)")
+                # Against the other build's runs too: not only a copy of itself.
+                other = TAIL_NEW if side == TAIL_BASE else TAIL_BASE
+                self.gate(other, doctored, expect=1)
+                # Faster is not a regression.
+                self.gate(doctored, side, expect=0)
+
+    def test_tail_verdict_is_the_same_every_time_and_follows_the_seed(self):
+        first = self.gate(TAIL_BASE, TAIL_NEW, expect=0)
+        again = self.gate(TAIL_BASE, TAIL_NEW, expect=0)
+        self.assertEqual(self.verdict(first, TAIL_P99), self.verdict(again, TAIL_P99))
+        other = self.gate(TAIL_BASE, TAIL_NEW, "--seed", "7", expect=0)
+        self.assertIn("seed 7", self.verdict(other, TAIL_P99))
+
+    def test_tail_threshold_decides_with_the_interval(self):
+        doctored = self.write_results([slowed(d, 1.2) for d in tail_results(TAIL_BASE)], "slow")
+        self.gate(TAIL_BASE, doctored, "--threshold", "25%", expect=0)
+        self.gate(TAIL_BASE, doctored, "--threshold", "0.25", expect=0)
+        self.gate(TAIL_BASE, doctored, "--threshold", "0.10", expect=1)
+
+    def test_tail_fewer_than_five_repetitions_use_plain_ratio(self):
+        docs = tail_results(TAIL_BASE)[:3]
+        three = self.write_results(docs, "three")
+        output = self.gate(three, self.write_results([slowed(d, 1.2) for d in docs], "slow"),
+                           expect=1)
+        self.assertIn("fewer than 5 repetitions a side: plain ratio of merged p99, "
+                      "no confidence interval", self.verdict(output, TAIL_P99))
+        self.gate(three, self.write_results([slowed(d, 1.02) for d in docs], "bit"), expect=0)
+        # One file a side is accepted as a side of one repetition.
+        one = os.path.join(TAIL_BASE, sorted(os.listdir(TAIL_BASE))[0])
+        self.gate(one, one, expect=0)
+
+    def test_tail_reads_files_tolerantly(self):
+        # Fields it does not know (a format version, a run id), and integers written
+        # as floats, change nothing.
+        docs = tail_results(TAIL_NEW)
+        for i, doc in enumerate(docs):
+            doc["format"] = 1
+            doc["id"] = f"run-{i}"
+            doc["results"]["latency"]["buckets"] = [[float(low), float(count)] for low, count
+                                                    in doc["results"]["latency"]["buckets"]]
+            doc["results"]["latency"]["future_field"] = {"x": 1}
+        plain = self.gate(TAIL_BASE, TAIL_NEW, expect=0)
+        tolerant = self.gate(TAIL_BASE, self.write_results(docs, "tolerant"), expect=0)
+        self.assertEqual(self.verdict(plain, TAIL_P99), self.verdict(tolerant, TAIL_P99))
+
+    def test_tail_missing_configuration_fails(self):
+        docs = tail_results(TAIL_NEW)
+        for doc in docs:
+            doc["config"]["udp"] = True
+        output = self.gate(TAIL_BASE, self.write_results(docs, "udp"), expect=1)
+        self.assertEqual(self.failures(output, "MISSING"), [TAIL_P99], output)
+        self.assertIn("in NEW only, not gated", self.verdict(output, "ping/udp/framed/64/p99"))
+
+    def test_tail_bad_input_exits_2(self):
+        good = tail_results(TAIL_BASE)[0]
+        broken = copy.deepcopy(good)
+        broken["results"]["latency"]["count"] += 1
+        no_histogram = copy.deepcopy(good)
+        del no_histogram["results"]["latency"]["buckets"]
+        empty_dir = os.path.join(self.tmp, "empty")
+        os.makedirs(empty_dir)
+        cases = {
+            "count differs from buckets": (self.write_results([broken], "broken"), "count"),
+            "no buckets": (self.write_results([no_histogram], "nohist"), "buckets"),
+            "no json files": (empty_dir, "without *.json"),
+            "mixed kinds": (os.path.join(FIXTURES, "single.json"), "different kinds"),
+        }
+        for what, (path, phrase) in cases.items():
+            with self.subTest(what):
+                output = self.gate(TAIL_BASE, path, expect=2)
+                self.assertIn(phrase, output)
 
     # --- a real shout-bench run, when one is given ---
 
