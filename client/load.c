@@ -25,6 +25,11 @@
 #define LOAD_GRACE_NS UINT64_C(2000000000)
 /* Look at which CPU a thread runs on this often (loop rounds): the scheduler may move it. */
 #define LOAD_CPU_EVERY 4096
+/*
+ * The longest a thread sleeps without looking whether Ctrl-C asked the run
+ * to stop: the signal wakes only the thread it was delivered to.
+ */
+#define LOAD_STOP_CHECK_NS UINT64_C(100000000)
 
 /* One connection and where it is in its schedule. */
 struct load_flow {
@@ -33,6 +38,7 @@ struct load_flow {
     uint64_t k;     /* requests sent so far: the next one is number k */
     uint64_t quota; /* count mode: measured requests still to send */
     bool blocked;   /* the socket refused a send: wait for EPOLLOUT */
+    bool closed;    /* TCP: the server closed or reset it (counts.refused) */
     bool epollout;  /* EPOLLOUT is in the epoll set */
     bool dead;
 };
@@ -79,6 +85,8 @@ struct load_run {
     uint64_t deadline_ns;
     bool progress;
     bool progress_shown;
+    /* When the first thread saw Ctrl-C or SIGTERM (0: not interrupted); the measured end. */
+    _Atomic uint64_t stop_ns;
 };
 
 /* Keep the thread's worst failure and its reason. */
@@ -183,7 +191,7 @@ static uint64_t load_min(uint64_t a, uint64_t b)
  * One pass over the thread's flows: losses, stalls and sends. Returns the
  * next time anything is due, and sets *busy when a flow still has work.
  */
-static uint64_t load_tick(struct load_thread *t, uint64_t now, bool *busy)
+static uint64_t load_tick(struct load_thread *t, uint64_t now, bool stopping, bool *busy)
 {
     const struct load_run *run = t->run;
     uint64_t wake = UINT64_MAX;
@@ -199,12 +207,14 @@ static uint64_t load_tick(struct load_thread *t, uint64_t now, bool *busy)
             load_kill_flow(t, lf, SEND_EXIT_TIMEOUT, "a TCP reply did not come within --timeout");
             continue;
         }
-        load_pump(t, lf, now);
+        if (!stopping)
+            load_pump(t, lf, now);
         if (lf->dead)
             continue;
         load_update_interest(t, lf);
         struct schedule_next next = load_next(run, lf, now);
-        bool finished = next.verdict == SCHEDULE_DONE;
+        /* Interrupted: nothing more is sent, what is in flight may still come. */
+        bool finished = next.verdict == SCHEDULE_DONE || stopping;
         if (!finished || flow_in_flight(f) > 0)
             *busy = true;
         if (!finished && run->opt->cfg.rate > 0 && flow_can_send(f) && !lf->blocked)
@@ -237,6 +247,8 @@ static void load_handle_event(struct load_thread *t, const struct epoll_event *e
     if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
         int rc = flow_receive(&lf->flow, load_record, t);
         /* -EPROTO: a mismatch, already counted; the stream cannot be followed further. */
+        if (rc == -ECONNRESET && !t->run->fc.udp)
+            lf->closed = true;
         if (rc < 0)
             load_kill_flow(t, lf, rc == -EPROTO ? SEND_EXIT_MISMATCH : SEND_EXIT_NETWORK,
                            flow_why(&lf->flow));
@@ -308,11 +320,20 @@ static void load_loop(struct load_thread *t)
                              ? UINT64_MAX
                              : run->sched.end_ns + run->deadline_ns + LOAD_GRACE_NS;
     uint64_t rounds = 0;
+    bool stopping = false;
     for (;;) {
         uint64_t now = flow_now_ns();
         load_note_cpu(t, now);
+        if (!stopping && measure_interrupted()) {
+            stopping = true;
+            uint64_t none = 0;
+            atomic_compare_exchange_strong(&run->stop_ns, &none, now);
+            /* The replies in flight get their deadline, then the thread ends regardless. */
+            if (now + run->deadline_ns + LOAD_GRACE_NS < hard_stop)
+                hard_stop = now + run->deadline_ns + LOAD_GRACE_NS;
+        }
         bool busy;
-        uint64_t wake = load_tick(t, now, &busy);
+        uint64_t wake = load_tick(t, now, stopping, &busy);
         if (!busy)
             break;
         if (now >= hard_stop) {
@@ -325,6 +346,7 @@ static void load_loop(struct load_thread *t)
         if (tick != UINT64_MAX)
             next_tick = tick;
         wake = load_min(load_min(wake, tick), hard_stop);
+        wake = load_min(wake, now + LOAD_STOP_CHECK_NS);
         int n = load_wait(t, now, wake, evs);
         if (n < 0) {
             load_fail(t, SEND_EXIT_NETWORK, "epoll_wait failed");
@@ -373,6 +395,8 @@ static void load_add_counts(struct run_counts *dst, const struct run_counts *src
     dst->duplicates += src->duplicates;
     dst->reordered += src->reordered;
     dst->error_frames += src->error_frames;
+    dst->refused += src->refused;
+    dst->unanswered += src->unanswered;
     dst->bytes_sent += src->bytes_sent;
     dst->bytes_received += src->bytes_received;
 }
@@ -418,6 +442,7 @@ static void *load_thread_main(void *arg)
             flow_abandon(f);
         const struct run_counts *c = flow_counts(f);
         load_add_counts(&t->counts, c);
+        t->counts.refused += t->flows[i].closed;
         t->late += f->late;
         if (c->mismatches > 0 || c->error_frames > 0)
             load_fail(t, c->mismatches ? SEND_EXIT_MISMATCH : SEND_EXIT_SERVER_ERROR, flow_why(f));
@@ -527,10 +552,13 @@ static void load_gather(struct load_run *run, struct run_result *r, int *failure
                 r->client_thread_share = share;
         }
     }
-    /* Duration mode: at least the duration; replies that came during the drain stretch it. */
-    uint64_t end = run->sched.end_ns != UINT64_MAX && run->sched.end_ns > last_done
-                       ? run->sched.end_ns
-                       : last_done;
+    /*
+     * Duration mode: at least the duration; replies that came during the
+     * drain stretch it. Interrupted: up to the stop, or the last reply after it.
+     */
+    uint64_t stop = atomic_load(&run->stop_ns);
+    uint64_t planned = stop != 0 && stop < run->sched.end_ns ? stop : run->sched.end_ns;
+    uint64_t end = planned != UINT64_MAX && planned > last_done ? planned : last_done;
     r->elapsed_s =
         end > run->sched.measure_ns ? (double)(end - run->sched.measure_ns) / LOAD_NS_PER_S : 0;
 }
@@ -555,13 +583,17 @@ int load_run(const struct measure_options *opt)
     };
     pthread_mutex_init(&run.gate_lock, NULL);
     pthread_cond_init(&run.gate_cond, NULL);
+    struct measure_frame fr;
+    int status = measure_prepare(opt, &fr);
     struct run_result *r = calloc(1, sizeof *r);
-    int status = SEND_EXIT_LOCAL;
+    if (status != SEND_EXIT_OK)
+        goto out;
+    status = SEND_EXIT_LOCAL;
     if (!r || load_setup_threads(&run) != 0) {
         fprintf(stderr, "shout: out of memory or file descriptors\n");
+        measure_abandon(&fr);
         goto out;
     }
-    struct measure_frame fr;
     measure_setup(opt, r, &fr);
     run.progress = fr.progress;
     uint32_t started = load_start(&run, &fr, r);
@@ -575,13 +607,15 @@ int load_run(const struct measure_options *opt)
         /* Nothing was measured: connecting or pinning failed. */
         fprintf(stderr, "shout: %s\n", why);
         status = failure;
+        measure_abandon(&fr);
         goto out;
     }
     fr.progress_shown = run.progress_shown;
     status = measure_end(opt, r, &fr, failure, why);
     if (late > 0)
-        printf("late replies (after their request was counted lost): %llu\n",
-               (unsigned long long)late);
+        fprintf(measure_table_stream(opt),
+                "late replies (after their request was counted lost): %llu\n",
+                (unsigned long long)late);
 out:
     load_free_threads(&run);
     free(r);

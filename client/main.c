@@ -131,6 +131,9 @@ static const char shout_help[] =
     "                  separated by commas, given to the threads round robin. The\n"
     "                  CPUs the client ran on are recorded either way.\n"
     "  --json FILE     write the configuration, environment and results as JSON\n"
+    "                  (format 1: docs/result.schema.json); FILE - is stdout, the\n"
+    "                  table then goes to stderr. FILE is opened before any\n"
+    "                  traffic: one that cannot be written exits 2 at once.\n"
     "  --progress      a progress line on stderr each second (on by default when\n"
     "                  stderr is a terminal; only for runs over 2 s)\n"
     "  --stats-port N  the server's stats port, read before and after the measured\n"
@@ -159,7 +162,12 @@ static const char shout_help[] =
     "  --rate R        requests/s over all connections: open loop (default: closed)\n"
     "Every reply is checked. UDP losses, duplicates and reordered replies are\n"
     "counted and printed; a mismatch exits 6, a network error 3, a TCP reply that\n"
-    "never comes 4, a server error frame 5, a usage error 2.\n";
+    "never comes 4, a server error frame 5, a usage error 2. TCP never loses: a\n"
+    "connection the server closed is \"refused\", its requests \"unanswered\".\n"
+    "Exit 7: most of the loss was shoutd's own limits on purpose (UDP rate limits,\n"
+    "connection caps; the stats port names them in the table and JSON). Ctrl-C or\n"
+    "SIGTERM ends a run early with its table and JSON (\"interrupted\": true) and\n"
+    "exit 130; a second one ends shout at once.\n";
 
 static int shout_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,9 +1,13 @@
 #include "measure.h"
 
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
+#include "drops.h"
 #include "flow.h"
 #include "pin.h"
 #include "report.h"
@@ -48,10 +52,63 @@ int measure_failure_rank(int status)
     }
 }
 
+/* Lock-free, so the handler may store it and every load thread read it. */
+static atomic_int measure_stop_signal;
+
+static void measure_on_signal(int sig)
+{
+    atomic_store(&measure_stop_signal, sig);
+}
+
+bool measure_interrupted(void)
+{
+    return atomic_load(&measure_stop_signal) != 0;
+}
+
+FILE *measure_table_stream(const struct measure_options *opt)
+{
+    return opt->json_path && strcmp(opt->json_path, "-") == 0 ? stderr : stdout;
+}
+
+int measure_prepare(const struct measure_options *opt, struct measure_frame *fr)
+{
+    memset(fr, 0, sizeof *fr);
+    fr->json.fd = -1;
+    if (opt->json_path && report_json_open(opt->json_path, &fr->json) != 0)
+        return SEND_EXIT_USAGE;
+    /* No answer: the drops stay unknown; measure_begin warns about the stats port. */
+    if (opt->server_stats && opt->cfg.stats_port != 0)
+        report_fetch_server(opt->cfg.host, opt->cfg.stats_port, &fr->before_traffic, NULL, NULL);
+    /*
+     * SA_RESETHAND: the first signal asks the run to stop and restores the
+     * default action, so a second Ctrl-C kills shout at once. No SA_RESTART:
+     * a blocked wait returns EINTR and its loop looks at the flag.
+     */
+    struct sigaction sa = {.sa_handler = measure_on_signal, .sa_flags = SA_RESETHAND};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return 0;
+}
+
+void measure_abandon(struct measure_frame *fr)
+{
+    report_json_discard(&fr->json);
+}
+
 void measure_setup(const struct measure_options *opt, struct run_result *r,
                    struct measure_frame *fr)
 {
+    struct report_json_file json = fr->json;
+    struct server_counters before_traffic = fr->before_traffic;
     memset(fr, 0, sizeof *fr);
+    fr->json = json;
+    fr->before_traffic = before_traffic;
+    /* Unique enough to tell runs apart in shout merge; 0 only if the kernel has no getrandom. */
+    if (getrandom(&r->run_id, sizeof r->run_id, 0) != sizeof r->run_id)
+        r->run_id = 0;
+    r->ids[0] = r->run_id;
+    r->id_count = 1;
     r->config = opt->cfg;
     report_capture_env(&r->env);
     hist_init(&r->latency);
@@ -149,15 +206,46 @@ static void measure_judge_cpu(struct run_result *r)
                 r->client_thread_share * 100, r->server_share * 100);
 }
 
+/*
+ * The server's limiter or caps made most of the loss: say so, and how to
+ * measure the server instead. Returns SEND_EXIT_SERVER_LIMITED, or -1.
+ */
+static int measure_limited(const struct run_result *r)
+{
+    struct drops_verdict v = drops_judge(r);
+    if (!v.limited)
+        return -1;
+    if (r->config.udp)
+        fprintf(stderr,
+                "shout: server rate-limited %llu datagrams (%s): start shoutd with "
+                "--udp-rate-per-ip 0 --udp-rate 0 to benchmark from another machine\n",
+                (unsigned long long)v.count, v.reason);
+    else
+        fprintf(stderr,
+                "shout: the server refused or closed %llu connections on purpose (%s); %llu "
+                "requests were in flight on them\n",
+                (unsigned long long)r->counts.refused, v.reason,
+                (unsigned long long)r->counts.unanswered);
+    return SEND_EXIT_SERVER_LIMITED;
+}
+
 /* The exit status for what was counted, or failure if that ranks higher. */
 static int measure_status(const struct run_result *r, int failure, const char *why)
 {
     const struct run_counts *c = &r->counts;
+    if (r->interrupted) {
+        fprintf(stderr, "shout: interrupted after %.2f s of measuring; the results cover that\n",
+                r->elapsed_s);
+        return SEND_EXIT_INTERRUPTED;
+    }
     if (c->mismatches > 0) {
         fprintf(stderr, "shout: wrong replies (not the uppercased request): %llu; the first: %s\n",
                 (unsigned long long)c->mismatches, why);
         return SEND_EXIT_MISMATCH;
     }
+    int limited = measure_limited(r);
+    if (limited >= 0 && failure != SEND_EXIT_USAGE)
+        return limited;
     if (failure == SEND_EXIT_USAGE || failure == SEND_EXIT_NETWORK) {
         fprintf(stderr, "shout: %s\n", why);
         return failure;
@@ -167,10 +255,10 @@ static int measure_status(const struct run_result *r, int failure, const char *w
                 (unsigned long long)c->error_frames, why);
         return SEND_EXIT_SERVER_ERROR;
     }
-    if (failure == SEND_EXIT_TIMEOUT || (!r->config.udp && c->lost > 0)) {
+    if (failure == SEND_EXIT_TIMEOUT || (!r->config.udp && c->unanswered > 0)) {
         fprintf(stderr, "shout: %s (%llu requests unanswered)\n",
                 failure == SEND_EXIT_TIMEOUT ? why : "TCP replies did not come in time",
-                (unsigned long long)c->lost);
+                (unsigned long long)c->unanswered);
         return SEND_EXIT_TIMEOUT;
     }
     return failure;
@@ -185,20 +273,29 @@ int measure_end(const struct measure_options *opt, struct run_result *r, struct 
         struct server_counters after;
         int rc = report_fetch_server(opt->cfg.host, opt->cfg.stats_port, &after, &r->env.server_cpu,
                                      &r->env.server_pinned);
-        if (rc == 0)
+        if (rc == 0) {
             report_server_delta(&fr->server_before, &after, &r->server);
-        else
+            drops_delta(&fr->before_traffic.drops, &after.drops, &r->server.drops);
+        } else
             fprintf(stderr, "shout: warning: the server's stats port stopped answering (%s)\n",
                     strerror(-rc));
     }
     r->env.shared_cpu = measure_shared_cpu(&r->env);
+    /* TCP cannot lose a request: one without a reply was on a connection that ended. */
+    if (!r->config.udp) {
+        r->counts.unanswered += r->counts.lost;
+        r->counts.lost = 0;
+    }
+    r->interrupted = measure_interrupted();
     measure_judge_cpu(r);
+    /* End the progress line (it has no newline) before anything else is printed. */
     if (fr->progress_shown)
         fputc('\n', stderr);
-    report_print_table(r, stdout);
-    fflush(stdout);
+    FILE *table = measure_table_stream(opt);
+    report_print_table(r, table);
+    fflush(table);
     int status = measure_status(r, failure, why);
-    if (opt->json_path && report_write_json(r, opt->json_path) != 0 && status == SEND_EXIT_OK)
+    if (opt->json_path && report_write_json_file(r, &fr->json) != 0 && status == SEND_EXIT_OK)
         status = SEND_EXIT_LOCAL;
     return status;
 }

@@ -17,7 +17,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "report.h"
 #include "result.h"
 
 /* --timeout's defaults: a UDP reply later than this is lost; a TCP one fails the run. */
@@ -26,13 +28,19 @@
 
 struct measure_options {
     struct run_config cfg; /* what the run is asked to do; recorded as is */
-    const char *json_path; /* --json FILE, or NULL */
+    const char *json_path; /* --json FILE ("-": standard output), or NULL */
     bool progress;         /* --progress (a terminal on stderr turns it on too) */
     bool server_stats;     /* ask the server's stats port (cfg.stats_port) */
 };
 
 /* What a run is doing between measure_begin and measure_end. */
 struct measure_frame {
+    struct report_json_file json; /* --json, opened before any traffic */
+    /*
+     * The server's drops before any traffic: a connection cap refuses at
+     * connect, before the measured phase, and still belongs to the run.
+     */
+    struct server_counters before_traffic;
     struct server_counters server_before;
     struct run_cpu cpu_before;
     bool server_asked;   /* the stats port answered at the start */
@@ -52,6 +60,19 @@ struct measure_frame {
  */
 void measure_setup(const struct measure_options *opt, struct run_result *r,
                    struct measure_frame *fr);
+/*
+ * Before any traffic: open the --json file (0, or a one-line message and
+ * SEND_EXIT_USAGE), and catch SIGINT and SIGTERM. The first of those only
+ * asks the run to stop (measure_interrupted); the handler then gives the
+ * signal back its default action, so a second one ends shout at once. A run
+ * that ends without measure_end calls measure_abandon to drop the file.
+ */
+int measure_prepare(const struct measure_options *opt, struct measure_frame *fr);
+void measure_abandon(struct measure_frame *fr);
+/* Whether SIGINT or SIGTERM asked the run to stop; any thread may ask. */
+bool measure_interrupted(void);
+/* Where the table goes: stdout, or stderr when the JSON goes to stdout (--json -). */
+FILE *measure_table_stream(const struct measure_options *opt);
 void measure_begin(const struct measure_options *opt, struct run_result *r,
                    struct measure_frame *fr);
 int measure_end(const struct measure_options *opt, struct run_result *r, struct measure_frame *fr,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define MERGE_EXIT_OK      0
 #define MERGE_EXIT_FAILURE 1 /* a file that cannot be read or written */
@@ -30,7 +31,13 @@ static const char merge_usage[] =
     "are taken from one file only, and only if every file measured the same server\n"
     "(host and port): each saw all of the server over the same time.\n"
     "\n"
+    "Each run has a random id (run_id); a merged file lists the ids it adds up\n"
+    "(run_ids). Files of another format version, the same run given twice (also\n"
+    "inside merged files), and more than 256 runs in all are refused. Files\n"
+    "without \"format\" (shout before format 1) are read, without that check.\n"
+    "\n"
     "  --json OUT   also write the merged result to OUT, in the same JSON format\n"
+    "               (OUT - is standard output; the table then goes to stderr)\n"
     "  -h, --help   show this help and exit\n"
     "\n"
     "Exit status: 0 merged; 1 a file could not be read or written; 2 usage error,\n"
@@ -63,6 +70,32 @@ int report_merge_check(const struct run_result *a, const struct run_result *b, c
     else
         return 0;
     return -EINVAL;
+}
+
+int report_merge_check_ids(const struct run_result *runs, size_t n, size_t *first, size_t *second,
+                           char *why, size_t why_cap)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += runs[i].id_count;
+    if (total > RESULT_MAX_IDS) {
+        snprintf(why, why_cap, "%zu runs in all: at most %d can be merged", total, RESULT_MAX_IDS);
+        *first = *second = 0;
+        return -E2BIG;
+    }
+    /* At most 256 ids: the quadratic search is cheaper than sorting with the file kept. */
+    for (size_t a = 0; a < n; a++)
+        for (uint32_t i = 0; i < runs[a].id_count; i++)
+            for (size_t b = a; b < n; b++)
+                for (uint32_t j = b == a ? i + 1 : 0; j < runs[b].id_count; j++)
+                    if (runs[a].ids[i] == runs[b].ids[j]) {
+                        snprintf(why, why_cap, "run %016llx is in both: the same run twice",
+                                 (unsigned long long)runs[a].ids[i]);
+                        *first = a;
+                        *second = b;
+                        return -EEXIST;
+                    }
+    return 0;
 }
 
 static bool merge_same_server(const struct run_result *a, const struct run_result *b)
@@ -116,6 +149,8 @@ static void merge_add(struct run_result *into, const struct run_result *b)
     n->duplicates += b->counts.duplicates;
     n->reordered += b->counts.reordered;
     n->error_frames += b->counts.error_frames;
+    n->refused += b->counts.refused;
+    n->unanswered += b->counts.unanswered;
     n->bytes_sent += b->counts.bytes_sent;
     n->bytes_received += b->counts.bytes_received;
 
@@ -124,6 +159,10 @@ static void merge_add(struct run_result *into, const struct run_result *b)
     cpu->user_s = cpu->known ? cpu->user_s + b->client_cpu.user_s : 0;
     cpu->system_s = cpu->known ? cpu->system_s + b->client_cpu.system_s : 0;
     into->merged_from += b->merged_from;
+    into->interrupted = into->interrupted || b->interrupted;
+    for (uint32_t i = 0; i < b->id_count && into->id_count < RESULT_MAX_IDS; i++)
+        into->ids[into->id_count++] = b->ids[i];
+    /* Both ran the same server at the same time: its drops are counted once, below. */
     /* Any run that measured its client taints the sum; the busiest thread and server stand. */
     into->client_bound = into->client_bound || b->client_bound;
     if (b->client_thread_share > into->client_thread_share)
@@ -236,19 +275,30 @@ static int merge_files(const char **files, size_t n, const char *json_out, struc
             return MERGE_EXIT_USAGE;
         }
     }
+    size_t first, second;
+    if (report_merge_check_ids(runs, n, &first, &second, why, sizeof why) < 0) {
+        fprintf(stderr, "shout merge: %s and %s: %s\n", files[first], files[second], why);
+        return MERGE_EXIT_USAGE;
+    }
     int server_from;
     if (report_merge(runs, n, merged, &server_from, why, sizeof why) < 0) {
         fprintf(stderr, "shout merge: %s\n", why);
         return MERGE_EXIT_USAGE;
     }
-    report_print_table(merged, stdout);
+    /* A merged result is a new result: its own id, beside the ids it adds up. */
+    if (getrandom(&merged->run_id, sizeof merged->run_id, 0) != sizeof merged->run_id)
+        merged->run_id = 0;
+    /* With the JSON on standard output, the table moves out of its way. */
+    FILE *table = json_out && strcmp(json_out, "-") == 0 ? stderr : stdout;
+    report_print_table(merged, table);
     if (n > 1 && !merge_all_same_server(runs, n))
-        printf("server counters: n/a: the files measured different servers\n");
+        fprintf(table, "server counters: n/a: the files measured different servers\n");
     else if (n > 1 && server_from >= 0)
-        printf("server counters: from %s only; all %zu files measured %s port %u over the same "
-               "time, so adding them would count the server %zu times\n",
-               files[server_from], n, merged->config.host, (unsigned)merged->config.port, n);
-    if (fflush(stdout) != 0) {
+        fprintf(table,
+                "server counters: from %s only; all %zu files measured %s port %u over the same "
+                "time, so adding them would count the server %zu times\n",
+                files[server_from], n, merged->config.host, (unsigned)merged->config.port, n);
+    if (fflush(table) != 0) {
         fprintf(stderr, "shout merge: cannot write the table: %s\n", strerror(errno));
         return MERGE_EXIT_FAILURE;
     }

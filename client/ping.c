@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "flow.h"
+#include "measure.h"
 #include "pin.h"
 #include "report.h"
 #include "send.h"
@@ -21,6 +22,7 @@ struct ping_state {
     struct run_result *r;
     uint64_t deadline_ns; /* a reply later than this: lost (UDP) or the run fails (TCP) */
     int failure;          /* enum send_exit */
+    bool closed;          /* TCP: the server closed or reset the connection */
     char why[FLOW_WHY_MAX];
 };
 
@@ -30,6 +32,7 @@ static void ping_fail(struct ping_state *p, int rc)
     p->failure = rc == -ETIMEDOUT ? SEND_EXIT_TIMEOUT
                  : rc == -EPROTO  ? SEND_EXIT_MISMATCH
                                   : SEND_EXIT_NETWORK;
+    p->closed = rc == -ECONNRESET;
     snprintf(p->why, sizeof p->why, "%s", flow_why(&p->flow));
 }
 
@@ -60,7 +63,7 @@ static void ping_note_cpu(struct run_env *env)
 static int ping_warm_up(struct ping_state *p, double warmup_s)
 {
     uint64_t until = flow_now_ns() + (uint64_t)(warmup_s * PING_NS_PER_S);
-    while (flow_now_ns() < until)
+    while (flow_now_ns() < until && !measure_interrupted())
         if (ping_once(p, false) != 0)
             return -1;
     return 0;
@@ -75,7 +78,8 @@ static void ping_measure(struct ping_state *p, const struct run_config *cfg,
     uint64_t next_tick = start + PING_PROGRESS_NS;
     uint64_t now = start;
     for (uint64_t n = 0; cfg->count > 0 ? n < cfg->count : now < end; n++) {
-        if (ping_once(p, true) != 0)
+        /* Ctrl-C: the round trip in flight has ended; what was measured is the result. */
+        if (measure_interrupted() || ping_once(p, true) != 0)
             break;
         now = flow_now_ns();
         if (n % PING_CPU_EVERY == 0)
@@ -122,19 +126,30 @@ int ping_run(const struct measure_options *opt)
     snprintf(port, sizeof port, "%u", (unsigned)cfg->port);
     int connect_ms = cfg->timeout_s < 1 ? 1000 : (int)(cfg->timeout_s * 1000);
     int status;
+    struct measure_frame fr;
+    status = measure_prepare(opt, &fr);
+    if (status != SEND_EXIT_OK)
+        goto out;
     if (flow_connect(&p->flow, &fc, cfg->host, port, connect_ms) != 0) {
         fprintf(stderr, "shout: %s\n", flow_why(&p->flow));
         status = SEND_EXIT_NETWORK;
+        measure_abandon(&fr);
         goto out;
     }
     flow_set_busy_poll(&p->flow, cfg->busy_poll);
-    struct measure_frame fr;
     measure_setup(opt, r, &fr);
     ping_note_cpu(&r->env);
     if (ping_warm_up(p, cfg->warmup_s) != 0) {
         /* Nothing was measured: no table, only why. */
         fprintf(stderr, "shout: %s (during the warm-up)\n", p->why);
         status = p->failure;
+        measure_abandon(&fr);
+        goto out;
+    }
+    if (measure_interrupted()) {
+        fprintf(stderr, "shout: interrupted during the warm-up: nothing was measured\n");
+        status = SEND_EXIT_INTERRUPTED;
+        measure_abandon(&fr);
         goto out;
     }
     measure_begin(opt, r, &fr);
@@ -146,10 +161,12 @@ int ping_run(const struct measure_options *opt)
         ping_fail(p, rc);
     flow_abandon(&p->flow);
     r->counts = *flow_counts(&p->flow);
+    r->counts.refused = !cfg->udp && p->closed;
     status = measure_end(opt, r, &fr, p->failure, p->why[0] ? p->why : flow_why(&p->flow));
     if (p->flow.late > 0)
-        printf("late replies (after their request was counted lost): %llu\n",
-               (unsigned long long)p->flow.late);
+        fprintf(measure_table_stream(opt),
+                "late replies (after their request was counted lost): %llu\n",
+                (unsigned long long)p->flow.late);
 out:
     flow_close(&p->flow);
     free(r);

@@ -6,6 +6,8 @@
  */
 #include "report.h"
 
+#include "drops.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -46,7 +48,8 @@ static void report_print_config(const struct run_result *r, FILE *out)
         fprintf(out, "paced at %.0f requests/s\n", c->rate);
     else
         fprintf(out, "closed loop\n");
-    fprintf(out, "measured %.2f s", r->elapsed_s);
+    fprintf(out, "measured %.2f s%s", r->elapsed_s,
+            r->interrupted ? " (interrupted: Ctrl-C or SIGTERM ended the run early)" : "");
     if (c->warmup_s > 0)
         fprintf(out, " after a %.2f s warm-up", c->warmup_s);
     if (c->udp)
@@ -94,12 +97,23 @@ static void report_print_latency(const struct run_result *r, FILE *out)
 static void report_print_counts(const struct run_result *r, FILE *out)
 {
     const struct run_counts *c = &r->counts;
-    fprintf(out,
-            "requests      sent %" PRIu64 ", received %" PRIu64 ", mismatches %" PRIu64
-            ", lost %" PRIu64 ", duplicates %" PRIu64 ", reordered %" PRIu64
-            ", error frames %" PRIu64 "\n",
-            c->sent, c->received, c->mismatches, c->lost, c->duplicates, c->reordered,
-            c->error_frames);
+    /* TCP cannot lose a request; what it can have is a connection the server closed. */
+    if (r->config.udp)
+        fprintf(out,
+                "requests      sent %" PRIu64 ", received %" PRIu64 ", mismatches %" PRIu64
+                ", lost %" PRIu64 ", duplicates %" PRIu64 ", reordered %" PRIu64
+                ", error frames %" PRIu64 "\n",
+                c->sent, c->received, c->mismatches, c->lost, c->duplicates, c->reordered,
+                c->error_frames);
+    else
+        fprintf(out,
+                "requests      sent %" PRIu64 ", received %" PRIu64 ", mismatches %" PRIu64
+                ", unanswered %" PRIu64 ", error frames %" PRIu64 "\n",
+                c->sent, c->received, c->mismatches, c->unanswered, c->error_frames);
+    if (c->refused > 0)
+        fprintf(out, "connections   refused (closed by the server) %" PRIu64 "\n", c->refused);
+    if (r->server.known)
+        drops_print(&r->server.drops, r->config.udp, out);
     if (r->elapsed_s > 0 && isfinite(r->elapsed_s))
         fprintf(out, "throughput    %.2f round trips/s, %.3f MB/s sent, %.3f MB/s received\n",
                 (double)c->received / r->elapsed_s, (double)c->bytes_sent / r->elapsed_s / 1e6,

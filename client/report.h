@@ -10,6 +10,7 @@
 #ifndef SHOUT_REPORT_H
 #define SHOUT_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,8 +47,31 @@ void report_print_table(const struct run_result *r, FILE *out);
 /* One progress line (carriage-return, no newline) of a run in progress. */
 void report_progress(FILE *out, double elapsed_s, uint64_t received, const struct hist *latency);
 
-/* 0, or a negative errno with a message on stderr. */
+/*
+ * A result file opened before the run, so that an unwritable path fails
+ * before any traffic: "-" is standard output; any other path is created if
+ * missing and truncated only when the result is written.
+ */
+struct report_json_file {
+    const char *path; /* the caller's string */
+    int fd;
+    bool is_stdout;
+    bool created; /* report_json_discard removes it again */
+};
+/* 0, or a negative errno with a one-line message on stderr. */
+int report_json_open(const char *path, struct report_json_file *file);
+/* No result after all (the run failed before measuring): close, and remove a file it created. */
+void report_json_discard(struct report_json_file *file);
+/* Write r into the opened file and close it. 0, or a negative errno with a message on stderr. */
+int report_write_json_file(const struct run_result *r, struct report_json_file *file);
+/* report_json_open and report_write_json_file in one. */
 int report_write_json(const struct run_result *r, const char *path);
+/*
+ * Pure: jansson's text in to out (cap bytes, at least strlen(in) + 64),
+ * every real number rewritten in the shortest form that reads back as the
+ * same double; strings and integers untouched. Returns the length written.
+ */
+size_t report_json_shorten(const char *in, char *out, size_t cap);
 int report_read_json(const char *path, struct run_result *r);
 /*
  * What report_read_json does after reading the file: text[0..len) (no NUL
@@ -82,6 +106,15 @@ uint64_t report_server_messages(const struct run_result *r);
  */
 int report_merge_check(const struct run_result *a, const struct run_result *b, char *why,
                        size_t why_cap);
+
+/*
+ * Whether runs[0..n) can be merged without counting one run twice: every run
+ * id (run_ids) at most once over all of them, and at most RESULT_MAX_IDS in
+ * all. 0, or -EEXIST (the two files' indexes in *first and *second) or
+ * -E2BIG, with the reason in why. Files without ids are not checked.
+ */
+int report_merge_check_ids(const struct run_result *runs, size_t n, size_t *first, size_t *second,
+                           char *why, size_t why_cap);
 
 /*
  * Merge n >= 1 runs of load generators that ran at the same time into *out:

@@ -12,11 +12,17 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "drops.h"
 
 /*
  * The tree is built with json_object_set_new, which takes the value even when
@@ -121,6 +127,8 @@ static json_t *json_counts(const struct run_counts *c, bool *ok)
     json_put(o, "duplicates", json_u64(c->duplicates), ok);
     json_put(o, "reordered", json_u64(c->reordered), ok);
     json_put(o, "error_frames", json_u64(c->error_frames), ok);
+    json_put(o, "refused", json_u64(c->refused), ok);
+    json_put(o, "unanswered", json_u64(c->unanswered), ok);
     json_put(o, "bytes_sent", json_u64(c->bytes_sent), ok);
     json_put(o, "bytes_received", json_u64(c->bytes_received), ok);
     return o;
@@ -160,7 +168,8 @@ static json_t *json_hist(const struct hist *h, bool *ok)
         json_put(o, json_percentiles[i].key,
                  empty ? json_null() : json_u64(hist_percentile(h, json_percentiles[i].pct)), ok);
     json_put(o, "clamped", json_u64(h->clamped), ok);
-    json_put(o, "sum_ns", json_number(h->sum_ns), ok);
+    /* A sum of whole nanoseconds: an integer (exact below 2^53 ns, 104 days of samples). */
+    json_put(o, "sum_ns", json_u64((uint64_t)llround(h->sum_ns)), ok);
     json_put(o, "m2_ns", json_number(h->m2_ns), ok);
     json_t *buckets = json_array();
     for (size_t i = 0; i < HIST_BUCKETS; i++) {
@@ -209,6 +218,18 @@ static json_t *json_server(const struct run_result *r, bool *ok)
     return o;
 }
 
+/* What the server dropped on purpose, by its stats names; null when not known. */
+static json_t *json_drops(const struct run_result *r, bool *ok)
+{
+    const struct server_drops *d = &r->server.drops;
+    if (!r->server.known || !d->known)
+        return json_null();
+    json_t *o = json_object();
+    for (unsigned i = 0; i < DROPS_REASONS; i++)
+        json_put(o, drops_name(i), json_u64(drops_value(d, i)), ok);
+    return o;
+}
+
 /* A share of one core, or null when not known. */
 static json_t *json_share(double share)
 {
@@ -230,6 +251,7 @@ static json_t *json_results(const struct run_result *r, bool *ok)
     json_put(cpu, "server_share", json_share(r->server_share), ok);
     json_put(cpu, "client_bound", json_boolean(r->client_bound), ok);
     json_put(o, "cpu", cpu, ok);
+    json_put(o, "server_drops", json_drops(r, ok), ok);
     return o;
 }
 
@@ -238,7 +260,21 @@ static json_t *json_result(const struct run_result *r)
 {
     bool ok = true;
     json_t *root = json_object();
+    json_put(root, "format", json_integer(RESULT_FORMAT), &ok);
     json_put(root, "shout_version", json_string(SHOUT_VERSION), &ok);
+    char id[17];
+    snprintf(id, sizeof id, "%016" PRIx64, r->run_id);
+    json_put(root, "run_id", json_string(id), &ok);
+    json_t *ids = json_array();
+    /* A result always stands for at least its own run. */
+    if (r->id_count == 0)
+        json_append(ids, json_string(id), &ok);
+    for (uint32_t i = 0; i < r->id_count && i < RESULT_MAX_IDS; i++) {
+        snprintf(id, sizeof id, "%016" PRIx64, r->ids[i]);
+        json_append(ids, json_string(id), &ok);
+    }
+    json_put(root, "run_ids", ids, &ok);
+    json_put(root, "interrupted", json_boolean(r->interrupted), &ok);
     json_put(root, "command", json_string(r->config.command), &ok);
     json_put(root, "config", json_config(&r->config, &ok), &ok);
     json_put(root, "environment", json_env(r, &ok), &ok);
@@ -250,28 +286,154 @@ static json_t *json_result(const struct run_result *r)
     return NULL;
 }
 
-int report_write_json(const struct run_result *r, const char *path)
+/*
+ * The shortest "%.*g" of value that reads back as the same double: a
+ * reader gets 0.2, not 0.20000000000000001, and still every bit.
+ */
+static void json_shortest(double value, char *out, size_t cap)
+{
+    for (int precision = 1; precision <= 17; precision++) {
+        snprintf(out, cap, "%.*g", precision, value);
+        if (strtod(out, NULL) == value)
+            break;
+    }
+    /* Still a real to a JSON reader that tells integers from reals (jansson does). */
+    if (!strpbrk(out, ".eEn"))
+        snprintf(out + strlen(out), cap - strlen(out), ".0");
+}
+
+size_t report_json_shorten(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    bool in_string = false;
+    for (size_t i = 0; in[i] != '\0' && o + 32 < cap;) {
+        char c = in[i];
+        if (in_string) {
+            out[o++] = c;
+            i++;
+            if (c == '\\' && in[i] != '\0')
+                out[o++] = in[i++];
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+            out[o++] = in[i++];
+            continue;
+        }
+        if (c != '-' && (c < '0' || c > '9')) {
+            out[o++] = in[i++];
+            continue;
+        }
+        size_t len = strspn(in + i, "-+0123456789.eE");
+        bool real =
+            memchr(in + i, '.', len) || memchr(in + i, 'e', len) || memchr(in + i, 'E', len);
+        if (!real || len >= 64) {
+            memcpy(out + o, in + i, len < cap - o - 1 ? len : cap - o - 1);
+            o += len < cap - o - 1 ? len : cap - o - 1;
+            i += len;
+            continue;
+        }
+        char number[64];
+        memcpy(number, in + i, len);
+        number[len] = '\0';
+        char shortest[40];
+        json_shortest(strtod(number, NULL), shortest, sizeof shortest);
+        size_t n = strlen(shortest);
+        memcpy(out + o, shortest, n);
+        o += n;
+        i += len;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+int report_json_open(const char *path, struct report_json_file *file)
+{
+    *file = (struct report_json_file){.path = path, .fd = -1};
+    if (strcmp(path, "-") == 0) {
+        file->fd = STDOUT_FILENO;
+        file->is_stdout = true;
+        return 0;
+    }
+    /* Not truncated yet: an existing file keeps its contents until there is a result. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0)
+        file->created = true;
+    else if (errno == EEXIST)
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+        fprintf(stderr, "shout: cannot write %s: %s\n", path, strerror(-rc));
+        return rc;
+    }
+    file->fd = fd;
+    return 0;
+}
+
+void report_json_discard(struct report_json_file *file)
+{
+    if (file->fd < 0 || file->is_stdout)
+        return;
+    close(file->fd);
+    if (file->created)
+        unlink(file->path);
+    file->fd = -1;
+}
+
+/* The whole of text to fd; 0 or a negative errno. */
+static int json_write_all(int fd, const char *text, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, text, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        text += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int report_write_json_file(const struct run_result *r, struct report_json_file *file)
 {
     json_t *root = json_result(r);
     if (!root) {
-        fprintf(stderr, "shout: %s: out of memory building the JSON\n", path);
+        fprintf(stderr, "shout: %s: out of memory building the JSON\n", file->path);
+        report_json_discard(file);
         return -ENOMEM;
     }
-    int rc = 0;
-    FILE *out = fopen(path, "w");
-    if (!out) {
-        rc = -errno;
-    } else {
-        errno = 0;
-        /* 17 significant digits: every double (the histogram sums) reads back bit for bit. */
-        if (json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0 ||
-            fputc('\n', out) == EOF)
-            rc = errno ? -errno : -EIO;
-        if (fclose(out) != 0 && rc == 0)
-            rc = -errno;
-    }
+    /* 17 significant digits so that nothing is lost; json_shorten then drops what is not needed. */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
     json_decref(root);
+    size_t cap = text ? strlen(text) + 2 : 0;
+    char *shorter = text ? malloc(cap + 64) : NULL;
+    int rc = 0;
+    if (!shorter) {
+        rc = -ENOMEM;
+    } else {
+        size_t len = report_json_shorten(text, shorter, cap + 64);
+        shorter[len++] = '\n';
+        if (!file->is_stdout && ftruncate(file->fd, 0) != 0)
+            rc = -errno;
+        if (rc == 0)
+            rc = json_write_all(file->fd, shorter, len);
+    }
+    free(text);
+    free(shorter);
+    if (!file->is_stdout && close(file->fd) != 0 && rc == 0)
+        rc = -errno;
+    file->fd = -1;
     if (rc < 0)
-        fprintf(stderr, "shout: cannot write %s: %s\n", path, strerror(-rc));
+        fprintf(stderr, "shout: cannot write %s: %s\n", file->path, strerror(-rc));
     return rc;
+}
+
+int report_write_json(const struct run_result *r, const char *path)
+{
+    struct report_json_file file;
+    int rc = report_json_open(path, &file);
+    return rc < 0 ? rc : report_write_json_file(r, &file);
 }

@@ -7,6 +7,12 @@
  * it, so a hand-edited derived value cannot disagree with the buckets. Every
  * recorded field is required: a file that lacks one is refused, with the
  * field's path in the message, rather than merged as zeros.
+ *
+ * Versions: a file with "format" must say RESULT_FORMAT, and then has every
+ * member of that format. A file without "format" was written by shout before
+ * the format was versioned: it is read, and what it lacks (run ids, refused
+ * and unanswered counts, the server's drops, "interrupted") reads as none.
+ * Such a file has no run id, so merge cannot tell it was given twice.
  */
 #include "report.h"
 
@@ -14,8 +20,11 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "drops.h"
 
 /* A result file with every bucket filled is under 1 MiB; refuse anything far larger. */
 #define PARSE_MAX_BYTES (64u << 20)
@@ -29,6 +38,7 @@
  */
 struct parse {
     char why[PARSE_WHY_MAX];
+    bool versioned; /* the file has "format": the members it added are required */
 };
 
 static bool parse_failed(const struct parse *p)
@@ -233,6 +243,10 @@ static void parse_counts(struct parse *p, const json_t *results, struct run_coun
     c->error_frames = parse_u64(p, o, w, "error_frames");
     c->bytes_sent = parse_u64(p, o, w, "bytes_sent");
     c->bytes_received = parse_u64(p, o, w, "bytes_received");
+    if (p->versioned) {
+        c->refused = parse_u64(p, o, w, "refused");
+        c->unanswered = parse_u64(p, o, w, "unanswered");
+    }
 }
 
 /* The buckets, then the summary; the bucket total must equal "count". */
@@ -347,12 +361,62 @@ static void parse_cpu_section(struct parse *p, const json_t *results, struct run
     s->known = true;
 }
 
+/* "server_drops": null, or every reason's count. */
+static void parse_drops(struct parse *p, const json_t *results, struct server_drops *d)
+{
+    memset(d, 0, sizeof *d);
+    const json_t *o = parse_nullable_object(p, results, "results", "server_drops");
+    if (!o)
+        return;
+    for (unsigned i = 0; i < DROPS_REASONS; i++)
+        *drops_field(d, i) = parse_u64(p, o, "results.server_drops", drops_name(i));
+    d->known = true;
+}
+
+/* A run id: 16 hex digits. */
+static uint64_t parse_id(struct parse *p, const json_t *value, const char *key)
+{
+    const char *text = json_string_value(value);
+    char *end = NULL;
+    uint64_t id = text && strlen(text) == 16 ? strtoull(text, &end, 16) : 0;
+    if (!end || *end != '\0' || text[0] == '-' || text[0] == '+' || text[0] == ' ')
+        parse_fail(p, "", key, "not a run id (16 hex digits)");
+    return id;
+}
+
+/* format, run_id, run_ids and interrupted; a file without "format" has none of them. */
+static void parse_version(struct parse *p, const json_t *root, struct run_result *r)
+{
+    const json_t *format = json_object_get(root, "format");
+    if (!format)
+        return;
+    if (!json_is_integer(format) || json_integer_value(format) != RESULT_FORMAT) {
+        char problem[96];
+        snprintf(problem, sizeof problem,
+                 "not %d: written by another version of shout; this one "
+                 "reads format %d",
+                 RESULT_FORMAT, RESULT_FORMAT);
+        parse_fail(p, "", "format", problem);
+        return;
+    }
+    p->versioned = true;
+    r->run_id = parse_id(p, parse_member(p, root, "", "run_id"), "run_id");
+    const json_t *ids = parse_member(p, root, "", "run_ids");
+    if (ids &&
+        (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > RESULT_MAX_IDS))
+        parse_fail(p, "", "run_ids", "not a list of 1 to 256 run ids");
+    for (size_t i = 0; !parse_failed(p) && i < json_array_size(ids); i++)
+        r->ids[r->id_count++] = parse_id(p, json_array_get(ids, i), "run_ids");
+    r->interrupted = parse_bool(p, root, "", "interrupted");
+}
+
 static void parse_result(struct parse *p, const json_t *root, struct run_result *r)
 {
     if (!json_is_object(root)) {
         parse_fail(p, "", "(top)", "not a JSON object");
         return;
     }
+    parse_version(p, root, r);
     parse_config(p, root, &r->config);
     parse_env(p, root, &r->env);
     const json_t *results = parse_object(p, root, "", "results");
@@ -361,6 +425,8 @@ static void parse_result(struct parse *p, const json_t *root, struct run_result 
     parse_hist(p, results, "latency", "results.latency", &r->latency);
     parse_hist(p, results, "service", "results.service", &r->service);
     parse_cpu_section(p, results, r);
+    if (p->versioned)
+        parse_drops(p, results, &r->server.drops);
     r->merged_from = parse_u32(p, root, "", "merged_from");
     if (!parse_failed(p) && r->merged_from == 0)
         parse_fail(p, "", "merged_from", "0 (a result stands for at least one run)");

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "drops.h"
 #include "net.h"
 
 /* A loopback server answers in microseconds; a busy one still well within this. */
@@ -158,6 +159,7 @@ static int stats_parse(const json_t *root, struct server_counters *out, int *cpu
     out->bytes_out = tcp_out + udp_out;
     out->cpu.known = true;
     out->known = true;
+    drops_read(root, &out->drops);
     return 0;
 }
 
@@ -223,6 +225,7 @@ void report_server_delta(const struct server_counters *before, const struct serv
         !stats_sub(before->errors, after->errors, &d.errors))
         return;
     d.known = true;
+    drops_delta(&before->drops, &after->drops, &d.drops);
     if (before->cpu.known && after->cpu.known && after->cpu.user_s >= before->cpu.user_s &&
         after->cpu.system_s >= before->cpu.system_s) {
         d.cpu.known = true;

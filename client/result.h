@@ -16,6 +16,10 @@
 
 #define RESULT_TEXT_MAX 128
 #define RESULT_MAX_CPUS 64
+/* The result file's layout version ("format"); a reader refuses any other. */
+#define RESULT_FORMAT 1
+/* Run ids a merged result remembers; shout merge refuses to merge more runs. */
+#define RESULT_MAX_IDS 256
 
 struct run_config {
     char command[16];           /* "ping" or "load" */
@@ -60,7 +64,15 @@ struct run_counts {
     uint64_t duplicates;   /* UDP: a second reply to one request */
     uint64_t reordered;    /* UDP: a reply arriving after a later request's reply */
     uint64_t error_frames; /* the server answered with an error frame */
-    uint64_t bytes_sent;   /* on the wire, payload and headers (no IP/TCP/UDP headers) */
+    /*
+     * TCP only (UDP has lost instead): connections that the server closed or
+     * reset during the run, and the requests that were in flight on them or
+     * on connections the run gave up on. TCP cannot lose a request, so a
+     * request without a reply there is "unanswered", never "lost".
+     */
+    uint64_t refused;
+    uint64_t unanswered;
+    uint64_t bytes_sent; /* on the wire, payload and headers (no IP/TCP/UDP headers) */
     uint64_t bytes_received;
 };
 
@@ -68,6 +80,26 @@ struct run_cpu {
     bool known;
     double user_s;
     double system_s;
+};
+
+/*
+ * What shoutd dropped or refused on purpose over the run, by reason, from
+ * its stats port (names as there). Deltas after report_server_delta.
+ */
+struct server_drops {
+    bool known;
+    uint64_t udp_dropped_rate;        /* --udp-rate-per-ip */
+    uint64_t udp_dropped_global_rate; /* --udp-rate */
+    uint64_t udp_dropped_source_port; /* source ports the server will not answer */
+    uint64_t tcp_refused_max_conns;   /* --max-conns */
+    uint64_t tcp_refused_per_ip;      /* --max-conns-per-ip */
+    uint64_t tcp_refused_no_fds;
+    uint64_t tcp_refused_no_memory;
+    uint64_t tcp_timeouts_frame; /* deadlines */
+    uint64_t tcp_timeouts_idle;
+    uint64_t tcp_timeouts_write;
+    uint64_t tcp_closed_memory; /* memory caps */
+    uint64_t tcp_closed_memory_per_ip;
 };
 
 struct server_counters {
@@ -79,6 +111,7 @@ struct server_counters {
     uint64_t bytes_out;
     uint64_t errors;    /* error frames sent, all codes */
     struct run_cpu cpu; /* server rusage over the run */
+    struct server_drops drops;
 };
 
 struct run_result {
@@ -97,6 +130,16 @@ struct run_result {
     struct run_cpu client_cpu;     /* getrusage of the client over the measured phase */
     struct server_counters server; /* deltas over the measured phase */
     uint32_t merged_from;          /* 1 for a run; N after shout merge of N files */
+    /*
+     * A random id per run (getrandom), and the ids of every run a merged
+     * result adds up, so that merge can refuse one run counted twice.
+     * id_count 0: a file from before ids (format absent), not checkable.
+     */
+    uint64_t run_id;
+    uint64_t ids[RESULT_MAX_IDS];
+    uint32_t id_count;
+    /* Ctrl-C or SIGTERM ended the measured phase early; elapsed_s is what was measured. */
+    bool interrupted;
     /*
      * CPU as a share of one core over the measured phase (1.0: a whole
      * core; negative: not known): the busiest client thread's, and the

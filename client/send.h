@@ -26,6 +26,10 @@ enum send_exit {
     SEND_EXIT_TIMEOUT = 4,      /* connect or exchange idle for the timeout */
     SEND_EXIT_SERVER_ERROR = 5, /* the server sent an error frame */
     SEND_EXIT_MISMATCH = 6,     /* a reply that is not the uppercased request */
+    /* ping, load: most of the loss was the server's limiter or caps, on purpose (drops.h) */
+    SEND_EXIT_SERVER_LIMITED = 7,
+    /* ping, load: Ctrl-C or SIGTERM ended the run; what was measured is still reported */
+    SEND_EXIT_INTERRUPTED = 130,
 };
 
 /* The largest UDP payload over IPv4: 65535 less the IP and UDP headers. */

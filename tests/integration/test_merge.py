@@ -20,6 +20,7 @@ import unittest
 from fractions import Fraction
 
 from shoutlib import SHOUT, TIMEOUT, Server, run_program
+from test_ping import validate_result
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 HIST_MAX_NS = (1 << 40) - 1
@@ -146,6 +147,7 @@ class MergeTest(unittest.TestCase):
 
         with open(out, encoding="utf-8") as f:
             merged = json.load(f)
+        validate_result(merged)
         both = self.lat_a + self.lat_b
         res = merged["results"]
         self.assertEqual(merged["merged_from"], 2)
@@ -182,7 +184,9 @@ class MergeTest(unittest.TestCase):
         self.assertEqual(proc.returncode, EXIT_OK, proc.stderr.decode())
         self.assertIn("different servers", proc.stdout.decode())
         with open(out, encoding="utf-8") as f:
-            self.assertIsNone(json.load(f)["results"]["cpu"]["server"])
+            merged = json.load(f)
+        validate_result(merged)
+        self.assertIsNone(merged["results"]["cpu"]["server"])
 
     def test_incompatible_files_exit_2(self):
         a = self.write("a.json", result_json(self.lat_a, [], 10.0, 3000, 4000))
@@ -275,14 +279,18 @@ class ServerCountersTest(unittest.TestCase):
         work = tempfile.mkdtemp(prefix="test_merge.")
         self.addCleanup(shutil.rmtree, work)
         out = os.path.join(work, "ping.json")
-        with FakeStatsPort([stats_snapshot(100, 1.0), stats_snapshot(350, 1.25)]) as stats:
+        # Three reads: before any traffic (for the server's drops), then
+        # around the measured phase.
+        with FakeStatsPort([stats_snapshot(100, 1.0), stats_snapshot(100, 1.0),
+                            stats_snapshot(350, 1.25)]) as stats:
             proc = run_program(SHOUT, "ping", "--framed", "--port", str(server.port),
                                "--count", "50", "--warmup", "0", "--stats-port",
                                str(stats.port), "--json", out)
         self.assertEqual(proc.returncode, EXIT_OK, proc.stderr.decode())
-        self.assertEqual(stats.served, 2)
+        self.assertEqual(stats.served, 3)
         with open(out, encoding="utf-8") as f:
             result = json.load(f)
+        validate_result(result)
         res = result["results"]
         self.assertEqual(res["counts"]["received"], 50)
         self.assertEqual(res["latency"]["count"], 50)

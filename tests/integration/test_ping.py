@@ -46,7 +46,24 @@ def run_measure(test, command, port, *args, expect=EXIT_OK):
                 result = json.load(f)
         except FileNotFoundError:
             result = None
+    if result is not None:
+        validate_result(result)
     return proc, result
+
+
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                           "docs", "result.schema.json")
+
+
+def validate_result(result):
+    """Every result file a test reads, against docs/result.schema.json (when
+    Debian's python3-jsonschema is installed, as ci/test does)."""
+    try:
+        import jsonschema  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        jsonschema.Draft202012Validator(json.load(f)).validate(result)
 
 
 def upper_reply_text(data):

@@ -115,6 +115,8 @@ static inline void fill_result(struct run_result *r)
                                     .duplicates = 7,
                                     .reordered = 11,
                                     .error_frames = 13,
+                                    .refused = 37,
+                                    .unanswered = 41,
                                     .bytes_sent = 160880,
                                     .bytes_received = 160160};
     r->client_cpu = (struct run_cpu){.known = true, .user_s = 1.5, .system_s = 2.25};
@@ -127,8 +129,16 @@ static inline void fill_result(struct run_result *r)
         .bytes_out = 29,
         .errors = 31,
         .cpu = {.known = true, .user_s = 0.125, .system_s = 0.75},
+        .drops = {.known = true,
+                  .udp_dropped_rate = 43,
+                  .tcp_refused_per_ip = 47,
+                  .tcp_closed_memory_per_ip = 53},
     };
     r->merged_from = 1;
+    r->run_id = UINT64_C(0x0123456789abcdef);
+    r->ids[0] = r->run_id;
+    r->id_count = 1;
+    r->interrupted = true;
     /* A client thread at its limit beside a server with room: what client_bound is for. */
     r->client_thread_share = 0.96875;
     r->server_share = 0.40625;

@@ -37,6 +37,7 @@ static void merge_of_two_runs_equals_one_run_of_all_samples(void **state)
     b->elapsed_s = 12.5;
     b->client_cpu.user_s = 0.5;
     b->counts.sent = 1000;
+    b->run_id = b->ids[0] = 0xb;
     /* Through the files, as shout merge does. */
     struct run_result *runs = calloc(2, sizeof *runs);
     assert_non_null(runs);
@@ -143,12 +144,18 @@ static void merge_main_exits_by_the_documented_statuses(void **state)
     struct run_result *r = new_result(), *back = new_result();
     fill_result(r);
     assert_int_equal(report_write_json(r, test_path("a.json")), 0);
-    assert_int_equal(report_write_json(r, test_path("b.json")), 0);
     char a[128], b[128], out[128], missing[128];
     snprintf(a, sizeof a, "%s", test_path("a.json"));
     snprintf(b, sizeof b, "%s", test_path("b.json"));
     snprintf(out, sizeof out, "%s", test_path("out.json"));
     snprintf(missing, sizeof missing, "%s", test_path("missing.json"));
+
+    /* The same run twice: refused (its id repeats), before anything is written. */
+    assert_int_equal(report_write_json(r, test_path("b.json")), 0);
+    char *twice[] = {"merge", a, b};
+    assert_int_equal(report_merge_main(3, twice), 2);
+    r->run_id = r->ids[0] = 0xb;
+    assert_int_equal(report_write_json(r, test_path("b.json")), 0);
 
     char *ok_args[] = {"merge", a, b, "--json", out};
     assert_int_equal(report_merge_main(5, ok_args), 0);

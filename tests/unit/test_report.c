@@ -77,6 +77,11 @@ static void assert_same_result(const struct run_result *a, const struct run_resu
     assert_true(s->cpu.user_s == t->cpu.user_s);
     assert_true(s->cpu.system_s == t->cpu.system_s);
     assert_int_equal(a->merged_from, b->merged_from);
+    assert_memory_equal(&s->drops, &t->drops, sizeof s->drops);
+    assert_true(a->run_id == b->run_id);
+    assert_int_equal(a->id_count, b->id_count);
+    assert_memory_equal(a->ids, b->ids, a->id_count * sizeof a->ids[0]);
+    assert_int_equal(a->interrupted, b->interrupted);
     assert_true(a->client_thread_share == b->client_thread_share);
     assert_true(a->server_share == b->server_share);
     assert_int_equal(a->client_bound, b->client_bound);
@@ -232,8 +237,9 @@ static void json_writes_null_never_nan_or_infinity(void **state)
     r->counts.sent = 0; /* CPU per message divides by it */
     hist_init(&r->service);
     assert_int_equal(report_write_json(r, test_path("a.json")), 0);
-    assert_false(file_mentions(test_path("a.json"), "nan"));
-    assert_false(file_mentions(test_path("a.json"), "inf"));
+    /* As values: "unanswered" has "nan" in it. */
+    assert_false(file_mentions(test_path("a.json"), ": nan"));
+    assert_false(file_mentions(test_path("a.json"), ": inf"));
 
     json_t *root = load_json(test_path("a.json"));
     assert_true(json_is_null(at(root, "results.rates.requests_per_s")));
@@ -276,6 +282,59 @@ static void negative_bucket(json_t *root)
 {
     json_t *pair = json_array_get(at(root, "results.service.buckets"), 0);
     json_array_set_new(pair, 1, json_integer(-4));
+}
+
+static void claim_format_2(json_t *root)
+{
+    json_object_set_new(root, "format", json_integer(2));
+}
+
+static void drop_format_and_new_members(json_t *root)
+{
+    json_object_del(root, "format");
+    json_object_del(root, "run_id");
+    json_object_del(root, "run_ids");
+    json_object_del(at(root, "results.counts"), "refused");
+}
+
+static void read_json_refuses_another_format_and_reads_unversioned_files(void **state)
+{
+    (void)state;
+    struct run_result *r = new_result(), *back = new_result();
+    fill_result(r);
+    write_edited(r, claim_format_2);
+    assert_int_equal(report_read_json(test_path("bad.json"), back), -EBADMSG);
+    /* A file from before "format": read, with no ids and no refused count. */
+    write_edited(r, drop_format_and_new_members);
+    assert_int_equal(report_read_json(test_path("bad.json"), back), 0);
+    assert_int_equal(back->id_count, 0);
+    assert_int_equal(back->counts.refused, 0);
+    free(r);
+    free(back);
+}
+
+static void json_reals_are_shortest_and_sums_are_integers(void **state)
+{
+    (void)state;
+    char out[256];
+    report_json_shorten("{\"a\": 0.20000000000000001, \"b\": \"0.10000000000000001\", \"c\": 17, "
+                        "\"d\": 1.0, \"e\": -2.5e-07, \"f\": 0.10000000000000001}",
+                        out, sizeof out);
+    assert_string_equal(out, "{\"a\": 0.2, \"b\": \"0.10000000000000001\", \"c\": 17, \"d\": 1.0, "
+                             "\"e\": -2.5e-07, \"f\": 0.1}");
+    struct run_result *r = new_result(), *back = new_result();
+    fill_result(r);
+    assert_int_equal(report_write_json(r, test_path("a.json")), 0);
+    json_t *root = load_json(test_path("a.json"));
+    assert_true(json_is_integer(at(root, "results.latency.sum_ns")));
+    assert_true(json_is_integer(at(root, "format")));
+    assert_int_equal(json_integer_value(at(root, "format")), RESULT_FORMAT);
+    assert_true(json_real_value(at(root, "config.warmup_s")) == 1.25);
+    json_decref(root);
+    /* 10.000123456789, as fill_result set it, not its 17-digit spelling. */
+    assert_true(file_mentions(test_path("a.json"), "\"elapsed_s\": 10.000123456789,"));
+    free(r);
+    free(back);
 }
 
 static void read_json_refuses_what_it_did_not_write(void **state)
@@ -390,6 +449,8 @@ int main(void)
         cmocka_unit_test(json_file_holds_the_documented_fields),
         cmocka_unit_test(json_writes_null_never_nan_or_infinity),
         cmocka_unit_test(read_json_refuses_what_it_did_not_write),
+        cmocka_unit_test(read_json_refuses_another_format_and_reads_unversioned_files),
+        cmocka_unit_test(json_reals_are_shortest_and_sums_are_integers),
         cmocka_unit_test(table_shows_service_time_only_for_paced_runs),
         cmocka_unit_test(progress_line_rewrites_itself),
         cmocka_unit_test(capture_env_fills_what_it_knows_and_marks_the_rest_unknown),
