@@ -1688,28 +1688,73 @@ static void fuzz_server_check_peer(struct peer *p, bool just_closed)
     conn_model_free(&m);
 }
 
-/* The stats port's answer: one JSON object, a newline, counters no larger than the harness's. */
-static void fuzz_server_check_stats_peer(const struct peer *p)
+/* A JSON object whose counters are no larger than the harness's counts. */
+static void fuzz_server_check_stats_json(const char *text, size_t len)
 {
-    if (p->faulted || p->from_server.len == 0)
-        return;
-    const char *text = (const char *)p->from_server.at;
-    size_t len = p->from_server.len;
-    FUZZ_CHECK(text[len - 1] == '\n', "the stats answer does not end in a newline");
     struct json_model json;
     FUZZ_CHECK(json_model_parse(&json, text, len) == 0, "out of memory reading JSON");
     FUZZ_CHECK(json.root != NULL && json.root->kind == JSON_MODEL_OBJECT,
                "the stats answer is not a JSON object: %.*s", (int)len, text);
+    const struct json_model_value *format = json_model_get(json.root, "format");
     const struct json_model_value *udp = json_model_get(json.root, "udp");
     const struct json_model_value *datagrams = json_model_get(udp, "datagrams");
     const struct json_model_value *tcp = json_model_get(json.root, "tcp");
     const struct json_model_value *accepted = json_model_get(tcp, "accepted");
+    FUZZ_CHECK(format && format->kind == JSON_MODEL_INTEGER && format->integer == STATS_FORMAT,
+               "the stats answer has no \"format\": %d: %.*s", STATS_FORMAT, (int)len, text);
     FUZZ_CHECK(datagrams && datagrams->kind == JSON_MODEL_INTEGER && accepted &&
                    accepted->kind == JSON_MODEL_INTEGER &&
                    (uint64_t)datagrams->integer <= world.datagrams_read &&
                    (uint64_t)accepted->integer <= world.admitted,
                "the stats answer's counters are not the server's: %.*s", (int)len, text);
     json_model_free(&json);
+}
+
+/*
+ * An HTTP answer: a status line, a head that ends, a Content-Length that is
+ * the body's, and for a 200 the JSON object or the Prometheus text.
+ */
+static void fuzz_server_check_stats_http(const struct peer *p, const char *text, size_t len)
+{
+    FUZZ_CHECK(p->consumed > 0, "an HTTP answer to a stats client that sent nothing");
+    const char *end = memmem(text, len, "\r\n\r\n", 4);
+    FUZZ_CHECK(end != NULL, "the stats port's HTTP head does not end: %.*s", (int)len, text);
+    const char *body = end + 4;
+    size_t body_len = len - (size_t)(body - text);
+    const char *field = memmem(text, (size_t)(end - text), "Content-Length: ", 16);
+    FUZZ_CHECK(field != NULL, "the stats port's HTTP answer has no Content-Length");
+    unsigned long declared = strtoul(field + 16, NULL, 10);
+    bool head = p->to_server.len >= 5 && memcmp(p->to_server.at, "HEAD ", 5) == 0;
+    FUZZ_CHECK(head ? body_len == 0 : declared == body_len,
+               "Content-Length %lu, but %zu bytes of body", declared, body_len);
+    if (memcmp(text, "HTTP/1.1 200 ", 13) != 0 || head)
+        return;
+    if (body_len > 0 && body[0] == '{')
+        fuzz_server_check_stats_json(body, body_len);
+    else
+        FUZZ_CHECK(memmem(body, body_len, "# TYPE shoutd_tcp_accepted_total counter\n", 41),
+                   "a 200 that is neither JSON nor the Prometheus text: %.*s", (int)body_len, body);
+}
+
+/*
+ * The stats port's answer: nothing to a source it does not admit; else an
+ * HTTP response to a client that sent a request, or one JSON object and a
+ * newline (to a silent client, or to any when every slot was taken).
+ */
+static void fuzz_server_check_stats_peer(const struct peer *p)
+{
+    if (!source_is_loopback(&source_addrs[p->source]))
+        FUZZ_CHECK(p->from_server.len == 0, "the stats port answered a source outside loopback");
+    if (p->faulted || p->from_server.len == 0)
+        return;
+    const char *text = (const char *)p->from_server.at;
+    size_t len = p->from_server.len;
+    if (len >= 9 && memcmp(text, "HTTP/1.1 ", 9) == 0) {
+        fuzz_server_check_stats_http(p, text, len);
+        return;
+    }
+    FUZZ_CHECK(text[len - 1] == '\n', "the stats answer does not end in a newline");
+    fuzz_server_check_stats_json(text, len);
 }
 
 /*
@@ -1950,7 +1995,8 @@ static void fuzz_server_act(struct input *in)
         return;
     case ACT_CONNECT: {
         uint8_t a = take(in);
-        fuzz_server_connect((enum port_kind)(a % 2), (a >> 2) % SOURCES);
+        /* Bit 1: the stats port (from any source, so that its refusals are reached too). */
+        fuzz_server_connect(a & 2 ? PORT_STATS : (enum port_kind)(a % 2), (a >> 2) % SOURCES);
         return;
     }
     case ACT_SEND: {
@@ -2034,7 +2080,8 @@ static void fuzz_server_act(struct input *in)
         return;
     }
     case ACT_STATS:
-        fuzz_server_connect(PORT_STATS, 0);
+        /* From 127.0.0.1: the stats port refuses every other source of this world. */
+        fuzz_server_connect(PORT_STATS, 10);
         fuzz_server_run();
         return;
     case ACTIONS:

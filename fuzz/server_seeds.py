@@ -15,7 +15,8 @@ RUN, CONNECT, SEND, SEND_BIG, FIN, RST, FAULT, DATAGRAMS, ADVANCE, SIGNAL, ORDER
 (F_EAGAIN, F_EINTR, F_ECONNRESET, F_EPIPE, F_SHORT, F_EMFILE, F_ENOMEM, F_EIO,
  F_EADDRINUSE) = range(1, 10)
 SIGTERM, SIGINT, SIGUSR1, SIGHUP = 0, 1, 2, 0xff
-MAIN, SOCKPERF = 0, 1
+MAIN, SOCKPERF, STATS_PORT = 0, 1, 2
+LOOPBACK = 10  # the source that is 127.0.0.1
 
 
 def header(sockperf=False, stats=False, limit_loopback=False, prefix128=False, frame=2,
@@ -193,6 +194,32 @@ SEEDS = {
     + bytes([SIGNAL, SIGUSR1]) + R,
     "sighup_keeps_serving": header() + connect() + R + send(0, b"hup") + bytes([SIGNAL, SIGHUP])
     + R + send(0, b"again") + connect(source=1) + R + bytes([SIGNAL, SIGTERM]) + R,
+    "stats_http_metrics_and_json": header(stats=True) + connect(STATS_PORT, LOOPBACK)
+    + connect(STATS_PORT, LOOPBACK) + connect(STATS_PORT, LOOPBACK) + R
+    + send(0, b"GET /metrics HTTP/1.1\r\nHost: shoutd\r\n\r\n")
+    + send(1, b"GET /stats.json?x HTTP/1.0\n\n") + send(2, b"HEAD / HTTP/1.1\r\n\r\n") + R,
+    "stats_http_errors": header(stats=True)
+    + b"".join(connect(STATS_PORT, LOOPBACK) for _ in range(6)) + R
+    + send(0, b"GET /nope HTTP/1.1\r\n\r\n") + send(1, b"POST /metrics HTTP/1.1\r\n\r\n")
+    + send(2, b"\x16\x03\x01") + send(3, b"GET /metrics\r\n\r\n") + send(4, b"GET /")
+    + bytes([FIN, 4]) + bytes([FIN, 5]) + R,
+    "stats_silent_slow_and_large": header(stats=True)
+    + b"".join(connect(STATS_PORT, LOOPBACK) for _ in range(3)) + R
+    + send(1, b"GET /met") + send(2, b"GET /metrics HTTP/1.1\r\nX: " + b"x" * 1100) + R
+    + advance(300) + advance(2000),
+    "stats_busy_and_refused": header(stats=True)
+    + b"".join(connect(STATS_PORT, LOOPBACK) for _ in range(10)) + connect(STATS_PORT, 0) + R
+    + advance(300),
+    "stats_reply_waits_for_room": header(stats=True) + connect(STATS_PORT, LOOPBACK)
+    + connect(STATS_PORT, LOOPBACK) + R + bytes([WINDOW, 0, 8, WINDOW, 1, 0])
+    + send(0, b"GET /metrics HTTP/1.1\r\n\r\n") + send(1, b"GET /metrics HTTP/1.1\r\n\r\n")
+    + R + bytes([READ, 0, READ, 0, READ, 0, READ, 0]) + R + advance(2100),
+    "stats_faults": header(stats=True) + connect(STATS_PORT, LOOPBACK) + R
+    + fault(C_RECV, F_EINTR) + send(0, b"GET /stats.json HTTP/1.1\r\n\r\n") + R
+    + connect(STATS_PORT, LOOPBACK) + R + fault(C_RECV, F_ECONNRESET) + send(1, b"G") + R
+    + connect(STATS_PORT, LOOPBACK) + R + fault(C_SEND, F_EINTR) + bytes([FIN, 2]) + R
+    + connect(STATS_PORT, LOOPBACK) + R + fault(C_SEND, F_EPIPE) + bytes([FIN, 3]) + R
+    + fault(C_EPOLL_CTL, F_ENOMEM) + connect(STATS_PORT, LOOPBACK) + R,
     "big_text_read": header() + connect() + R + bytes([SEND_BIG, 0, 69, 0x61, 0x42, 0x63, 0x20])
     + R + bytes([FIN, 0]) + R,
     "faults_recv_send": header() + connect() + R + fault(C_RECV, F_EINTR) + send(0, b"abc") + R

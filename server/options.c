@@ -29,12 +29,17 @@ static const char usage_text[] =
     "  --max-frame BYTES  largest framed payload accepted (default 1M, at most\n"
     "                     256M; K and M suffixes are binary); a longer frame gets\n"
     "                     error 4 before any of its payload is stored\n"
-    "  --stats-port N     TCP port that answers every connection with the\n"
-    "                     counters as one line of JSON (default: the port + 1;\n"
-    "                     0, or --port 0, picks a free port)\n"
+    "  --stats-port N     TCP port of the counters: HTTP GET /metrics (Prometheus)\n"
+    "                     and GET /stats.json, or one line of JSON to a client\n"
+    "                     that sends nothing (default: the port + 1; 0, or\n"
+    "                     --port 0, picks a free port)\n"
     "  --stats-listen ADDR\n"
     "                     address of the stats port (default 127.0.0.1, loopback\n"
-    "                     only, whatever --listen says)\n"
+    "                     only, whatever --listen says); an address that is not\n"
+    "                     loopback needs --stats-allow\n"
+    "  --stats-allow CIDR let sources in CIDR (e.g. 192.0.2.0/24, 2001:db8::/32,\n"
+    "                     or one address) read the stats port besides loopback;\n"
+    "                     repeat for several (at most 8). Everyone else is refused\n"
     "  --no-stats         no stats port\n"
     "  --sockperf-port N  also answer sockperf's clients (ping-pong, under-load)\n"
     "                     in sockperf's format, TCP and UDP on port N of every\n"
@@ -218,6 +223,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         OPT_STATS_PORT,
         OPT_STATS_LISTEN,
         OPT_NO_STATS,
+        OPT_STATS_ALLOW,
         OPT_SOCKPERF_PORT,
         OPT_CPU,
         OPT_UDP_RATE_PER_IP,
@@ -248,6 +254,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         {"stats-port", required_argument, NULL, OPT_STATS_PORT},
         {"stats-listen", required_argument, NULL, OPT_STATS_LISTEN},
         {"no-stats", no_argument, NULL, OPT_NO_STATS},
+        {"stats-allow", required_argument, NULL, OPT_STATS_ALLOW},
         {"sockperf-port", required_argument, NULL, OPT_SOCKPERF_PORT},
         {"cpu", required_argument, NULL, OPT_CPU},
         {"udp-rate-per-ip", required_argument, NULL, OPT_UDP_RATE_PER_IP},
@@ -323,6 +330,13 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
             break;
         case OPT_NO_STATS:
             opts->stats_enabled = false;
+            break;
+        case OPT_STATS_ALLOW:
+            if (opts->stats_allow_count == STATS_ALLOW_MAX)
+                return options_usage_error("--stats-allow may be given at most 8 times", optarg);
+            if (stats_allow_parse(optarg, &opts->stats_allow[opts->stats_allow_count]) != 0)
+                return options_usage_error("--stats-allow needs an address or ADDR/BITS", optarg);
+            opts->stats_allow_count++;
             break;
         case OPT_SOCKPERF_PORT:
             if (options_parse_port(optarg, &opts->sockperf_port) != 0)
@@ -458,6 +472,18 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         opts->max_conns_per_ip = opts->max_conns < 4 ? 1 : opts->max_conns / 4;
     if (opts->listen_count == 0)
         options_add_listen(opts, "127.0.0.1");
+    /*
+     * The counters say how loaded the server is and which limits it hits:
+     * binding them beyond loopback must be a decision, not a typo.
+     */
+    if (opts->stats_enabled && opts->stats_allow_count == 0 &&
+        !stats_addr_is_loopback(&opts->stats_listen.addr)) {
+        fprintf(stderr,
+                "shoutd: --stats-listen %s is not loopback: give --stats-allow CIDR to let "
+                "other machines read the counters\n",
+                opts->stats_listen.text);
+        return OPTIONS_EXIT_USAGE;
+    }
     if (opts->stats_enabled && !stats_port_given) {
         if (opts->port == 65535)
             return options_usage_error("the default stats port (--port + 1) would be 65536; "
@@ -512,6 +538,12 @@ int options_format(const struct options *opts, char *out, size_t cap)
     options_write(&w, opts->stats_listen.text);
     if (!opts->stats_enabled)
         options_write(&w, "--no-stats");
+    for (size_t i = 0; i < opts->stats_allow_count; i++) {
+        char cidr[STATS_ALLOW_TEXT_MAX];
+        stats_allow_format(&opts->stats_allow[i], cidr, sizeof cidr);
+        options_write(&w, "--stats-allow");
+        options_write(&w, cidr);
+    }
     if (opts->sockperf_enabled)
         options_write_number(&w, "--sockperf-port", opts->sockperf_port);
     if (opts->cpu >= 0)

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "stats_policy.h"
+
 #define OPTIONS_MAX_LISTEN        16
 #define OPTIONS_DEFAULT_PORT      7680
 #define OPTIONS_DEFAULT_MAX_FRAME (1024 * 1024)
@@ -60,6 +62,8 @@ struct options {
     bool stats_enabled;
     uint16_t stats_port; /* 0: a free port */
     struct listen_addr stats_listen;
+    struct stats_allow stats_allow[STATS_ALLOW_MAX]; /* --stats-allow: who else may read it */
+    size_t stats_allow_count;
     bool sockperf_enabled;
     uint16_t sockperf_port;   /* 0: a free port */
     int cpu;                  /* the CPU to pin to, or -1 */

@@ -77,9 +77,13 @@ void server_init(struct server *server, const struct kernel *kernel)
     server->stats_port = (struct stats_port){
         .kernel = kernel,
         .acceptor = &server->acceptor,
+        .loop = &server->loop,
         .gather = server_gather,
         .context = server,
+        .allow = opts->stats_allow,
+        .allow_count = opts->stats_allow_count,
     };
+    stats_port_init(&server->stats_port);
     server_init_budget(server);
 }
 
@@ -141,6 +145,7 @@ void server_gather(const void *context, struct stats_counters *counters,
         .tcp = streams->stats,
         .accept = server->acceptor.stats,
         .udp = server->dgrams.stats,
+        .port = server->stats_port.stats,
         .engine = server->counters,
         .malloc_trims = server->malloc_trims,
         .open = streams->open,
@@ -383,6 +388,7 @@ int server_run_once(struct server *server)
         return 1;
     uint64_t wake_ms = stream_expire(&server->streams, loop->now_ms);
     wake_ms = server_sooner(wake_ms, acceptor_tick(&server->acceptor, loop->now_ms));
+    wake_ms = server_sooner(wake_ms, stats_port_tick(&server->stats_port, loop->now_ms));
     if (server->draining && server_drained(server, &wake_ms))
         return 1;
     wake_ms = server_sooner(wake_ms, server->trim_retry_ms);
@@ -500,6 +506,7 @@ int server_start(struct server *server)
 void server_stop(struct server *server)
 {
     stream_close_all(&server->streams);
+    stats_port_close_all(&server->stats_port);
     listeners_close(&server->listeners);
     listeners_close(&server->sockperf_listeners);
     listeners_close(&server->stats_listener);

@@ -227,9 +227,13 @@ def ipv4_source_key(address):
     return bytes(10) + b"\xff\xff" + socket.inet_aton(address)
 
 
-def fetch_stats(port, host="127.0.0.1"):
-    """Connect, send nothing, read to EOF: exactly one JSON object and a newline."""
+def fetch_stats(port, host="127.0.0.1", half_close=True):
+    """Connect, send nothing, read to EOF: exactly one JSON object and a newline.
+    half_close: shut down the write side, so that shoutd answers at once
+    rather than after its quiet time (what a script that only connects gets)."""
     with connect(port, host) as sock:
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
         data = recv_until_eof(sock)
     if not data.endswith(b"\n") or data.count(b"\n") != 1:
         raise AssertionError(f"not one line of JSON: {data!r}")

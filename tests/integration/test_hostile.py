@@ -1,5 +1,5 @@
 """The hostile-client suite (issue 5, point 7), part 1: the shared harness,
-and attacks on the TCP protocol and the connection caps.
+and attacks on the TCP protocol, the connection caps and the stats port.
 
 Every test runs its attack while a well-behaved client works beside it, and
 asserts four things:
@@ -745,6 +745,62 @@ class NoFdsFloodTest(HostileTestCase):
         # round too, and a timer tick may every second; a spin is millions.
         wakeups = after["loop_wakeups"] - before["loop_wakeups"]
         self.assertLess(wakeups, 10 * self.ATTEMPTS + 10 * good_rounds + 10 * elapsed + 100)
+
+
+class StatsPortAttackTest(HostileTestCase):
+    """The stats port under abuse: a request that never ends (cut off at
+    its deadline), one too large (431 before more is read), binary garbage
+    (400), and more silent clients than it has slots (each still gets its
+    JSON line). Each is counted; the good client notices nothing, and the
+    port still answers curl-style requests afterwards."""
+
+    CLIENTS = 24           # three times the port's slots (STATS_CLIENTS)
+    DEADLINE_S = 2         # STATS_DEADLINE_MS
+    # 24 slots' worth of stats sockets and nothing allocated per client.
+    RSS_BOUND = per_build(dev=2 * MIB, asan=8 * MIB)
+
+    def stats_connect(self):
+        return connect_from(self.server.stats_port, "127.0.0.1")
+
+    def http_status(self, sock):
+        answer = recv_until_eof(sock)
+        return answer.split(b"\r\n", 1)[0]
+
+    def test_slow_huge_garbage_and_crowds_are_cut_off_and_counted(self):
+        good = self.start_good()
+        before = self.read_stats()
+        self.begin_memory()
+        slow = self.stats_connect()
+        self.addCleanup(slow.close)
+        slow.sendall(b"GET /metr")
+        started = time.monotonic()
+        with self.stats_connect() as huge:
+            huge.sendall(b"GET /metrics HTTP/1.1\r\nX-Padding: " + b"x" * 4000)
+            self.assertEqual(self.http_status(huge),
+                             b"HTTP/1.1 431 Request Header Fields Too Large")
+        with self.stats_connect() as garbage:
+            garbage.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+            self.assertEqual(self.http_status(garbage), b"HTTP/1.1 400 Bad Request")
+        # The slow one: closed by the server within its deadline, never answered 200.
+        slow.settimeout(TIMEOUT)
+        self.assertNotIn(b"200 OK", recv_until_eof(slow))
+        self.assertGreaterEqual(time.monotonic() - started, self.DEADLINE_S - 0.1)
+        crowd = [self.stats_connect() for _ in range(self.CLIENTS)]
+        self.addCleanup(lambda: [s.close() for s in crowd])
+        for sock in crowd:
+            data = recv_until_eof(sock)
+            self.assertTrue(data.startswith(b"{") and data.endswith(b"}\n"), data[:80])
+        self.assert_memory(self.RSS_BOUND, "stats port abuse")
+        after = self.read_stats()
+        self.assertEqual(self.delta(before, after, "stats_port", "cut_slow"), 1)
+        self.assertEqual(self.delta(before, after, "stats_port", "cut_large"), 1)
+        self.assertEqual(self.delta(before, after, "stats_port", "bad_requests"), 1)
+        # before's own read is counted once it was answered; after's is not yet.
+        self.assertEqual(self.delta(before, after, "stats_port", "answered_line"),
+                         self.CLIENTS + 1)
+        self.finish_good()
+        self.assert_up_and_serving()
+        self.assertEqual(good.replied, good.sent)
 
 
 if __name__ == "__main__":

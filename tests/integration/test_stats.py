@@ -1,9 +1,14 @@
 """The stats port: one JSON object per connection, counters that move by
-exactly what was sent, loopback by default, --no-stats, and --cpu."""
+exactly what was sent, loopback by default, --no-stats, and --cpu; HTTP
+GET /metrics (scraped by curl, read by prometheus_client's parser) and
+GET /stats.json; --stats-listen beyond loopback only with --stats-allow."""
 
+import json
 import os
+import shutil
 import socket
 import struct
+import subprocess
 import time
 import unittest
 
@@ -12,9 +17,9 @@ from shoutlib import (ERR_BAD_VERSION, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, 
                       have_ipv6_loopback, recv_exact, recv_frame, recv_until_eof, run_program,
                       udp_socket)
 
-TOP_KEYS = ["shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wakeups",
+TOP_KEYS = ["format", "shoutd", "pid", "uptime_s", "cpu", "pinned_cpu", "rusage", "loop_wakeups",
             "malloc_trims", "busy_poll_us", "loop_spins", "tcp",
-            "udp", "sockperf", "shutdown", "errors"]
+            "udp", "sockperf", "shutdown", "stats_port", "errors"]
 SECTION_KEYS = {
     "rusage": ["user_s", "system_s"],
     "tcp": ["open", "accepted", "closed", "resets", "refused_no_fds", "accept_pauses",
@@ -26,6 +31,8 @@ SECTION_KEYS = {
             "dropped_source_port", "dropped_rate", "dropped_global_rate", "error_replies",
             "send_failed", "rate_evictions"],
     "sockperf": ["messages", "replies", "bad_length"],
+    "stats_port": ["answered_line", "answered_http", "refused_source", "cut_slow", "cut_large",
+                   "bad_requests", "busy"],
     "errors": ["bad_magic", "bad_version", "bad_type", "too_large", "unexpected_type",
                "length_mismatch", "shutting_down", "no_memory"],
 }
@@ -90,6 +97,7 @@ class StatsTest(PortsTestCase):
             self.assertEqual(list(stats[section]), keys, section)
         version = run_program(SHOUTD, "--version").stdout.decode().split()[-1]
         self.assertEqual(stats["shoutd"], version)
+        self.assertEqual(stats["format"], 1)
         self.assertEqual(stats["pid"], self.server.proc.pid)
         self.assertEqual(stats["pinned_cpu"], -1)
         self.assertIn(stats["cpu"], range(os.cpu_count()))
@@ -350,6 +358,117 @@ class BusyPollTest(unittest.TestCase):
                 result = run_program(SHOUTD, "--busy-poll", value)
                 self.assertEqual(result.returncode, 2)
                 self.assertIn(b"--busy-poll", result.stderr)
+
+
+def curl(url, *args):
+    """curl's (status, body) for url, or skip when curl is not installed."""
+    if shutil.which("curl") is None:
+        raise unittest.SkipTest("curl is not installed (ci/install-deps curl)")
+    result = subprocess.run(["curl", "-sS", "--max-time", str(TIMEOUT), "-o", "-",
+                             "-w", "\n%{http_code}", *args, url],
+                            capture_output=True, check=False, timeout=TIMEOUT + 5)
+    if result.returncode != 0:
+        raise AssertionError(f"curl {url} failed: {result.stderr!r}")
+    body, _, code = result.stdout.rpartition(b"\n")
+    return int(code), body
+
+
+class HttpTest(PortsTestCase):
+    server_args = ()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.server.stats_port}{path}"
+
+    def test_curl_scrapes_metrics_that_prometheus_client_parses(self):
+        try:
+            from prometheus_client.parser import text_string_to_metric_families
+        except ImportError:
+            self.skipTest("python3-prometheus-client is not installed")
+        # One malformed UDP datagram (too short for an error frame) and one text datagram.
+        with udp_socket() as sock:
+            sock.sendto(b"\xf5", ("127.0.0.1", self.port))
+            sock.sendto(b"hi", ("127.0.0.1", self.port))
+            sock.settimeout(TIMEOUT)
+            self.assertEqual(sock.recvfrom(100)[0], b"HI")
+        status, body = curl(self.url("/metrics"))
+        self.assertEqual(status, 200)
+        families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+        for name in ("shoutd_tcp_accepted", "shoutd_tcp_refused", "shoutd_udp_dropped",
+                     "shoutd_udp_datagrams", "shoutd_error_frames", "shoutd_cpu_seconds"):
+            self.assertIn(name, families)
+            self.assertEqual(families[name].type, "counter", name)
+            for sample in families[name].samples:
+                self.assertTrue(sample.name.endswith("_total"), sample.name)
+        self.assertEqual(families["shoutd_tcp_open_connections"].type, "gauge")
+        values = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                  for family in families.values() for sample in family.samples}
+        self.assertEqual(values[("shoutd_udp_datagrams_total", ())], 2)
+        self.assertEqual(values[("shoutd_udp_dropped_total", (("reason", "short"),))], 1)
+        self.assertEqual(values[("shoutd_udp_dropped_total", (("reason", "rate"),))], 0)
+        self.assertEqual(values[("shoutd_tcp_refused_total", (("reason", "per_ip"),))], 0)
+        self.assertEqual(
+            values[("shoutd_error_frames_total", (("code", "4"), ("name", "too_large")))], 0)
+        # The same counters as the JSON.
+        self.assertEqual(self.stats()["udp"]["dropped_short"], 1)
+
+    def test_stats_json_is_the_json_line_with_its_format(self):
+        status, body = curl(self.url("/stats.json"))
+        self.assertEqual(status, 200)
+        stats = json.loads(body)
+        self.assertEqual(list(stats), TOP_KEYS)
+        self.assertEqual(stats["format"], 1)
+        self.assertEqual(stats["pid"], self.server.proc.pid)
+        self.assertEqual(curl(self.url("/"))[0], 200)
+
+    def test_other_paths_and_methods_get_http_errors_and_are_counted(self):
+        self.assertEqual(curl(self.url("/nope"))[0], 404)
+        self.assertEqual(curl(self.url("/metrics"), "-X", "POST")[0], 405)
+        self.assertEqual(self.stats()["stats_port"]["bad_requests"], 2)
+
+    def test_a_client_that_sends_nothing_gets_the_json_line(self):
+        # Without a half-close: what a script written for the first stats port does.
+        stats = fetch_stats(self.server.stats_port, half_close=False)
+        self.assertEqual(stats["pid"], self.server.proc.pid)
+        self.assertEqual(stats["format"], 1)
+
+
+class StatsAllowTest(unittest.TestCase):
+
+    def test_stats_listen_beyond_loopback_without_stats_allow_exits_2_with_one_line(self):
+        for address in ("0.0.0.0", "::", "192.0.2.1"):
+            with self.subTest(address=address):
+                result = run_program(SHOUTD, "--port", "0", "--stats-listen", address)
+                self.assertEqual(result.returncode, 2)
+                lines = result.stderr.decode().strip().splitlines()
+                self.assertEqual(len(lines), 1, lines)
+                self.assertIn("--stats-allow", lines[0])
+                self.assertEqual(result.stdout, b"")
+
+    def test_loopback_stats_listen_needs_no_permission(self):
+        for address in ("127.0.0.2", "::1"):
+            if address == "::1" and not have_ipv6_loopback():
+                continue
+            with self.subTest(address=address):
+                server = PortsServer("--stats-listen", address)
+                try:
+                    self.assertEqual(fetch_stats(server.stats_port, address)["format"], 1)
+                finally:
+                    server.close()
+
+    def test_stats_allow_lets_a_wildcard_stats_listen_start_and_serve_loopback(self):
+        server = PortsServer("--stats-listen", "0.0.0.0", "--stats-allow", "192.0.2.0/24")
+        try:
+            self.assertIn(("0.0.0.0", server.stats_port), listening_tcp(server.proc.pid))
+            self.assertEqual(fetch_stats(server.stats_port)["stats_port"]["refused_source"], 0)
+        finally:
+            server.close()
+
+    def test_bad_stats_allow_values_are_usage_errors(self):
+        for value in ("10.0.0.0/33", "nowhere", "::/129", "10.0.0.0/"):
+            with self.subTest(value=value):
+                result = run_program(SHOUTD, "--stats-allow", value)
+                self.assertEqual(result.returncode, 2)
+                self.assertIn(b"--stats-allow", result.stderr)
 
 
 if __name__ == "__main__":
