@@ -47,6 +47,9 @@ class SweepTest(unittest.TestCase):
                     self.assertFalse(side["max_measured"])
                     self.assertEqual(side["unloaded"]["offered_rps"], 40)
                     self.assertGreater(side["unloaded"]["p99_us"], 0)
+                    reference = side["unloaded"]["runs_p99_us"]
+                    self.assertEqual(len(reference), 3)
+                    self.assertEqual(side["unloaded"]["p99_us"], sorted(reference)[1])
                     offered = [p["offered_rps"] for p in side["points"]]
                     self.assertEqual(offered, [200, 1300, 2400])
                     limit = 3 * side["unloaded"]["p99_us"]
@@ -68,7 +71,7 @@ class SweepTest(unittest.TestCase):
                                          max(p["offered_rps"] for p in within))
                         self.assertAlmostEqual(side["knee"]["p99_limit_us"], limit)
             runs = sorted(os.listdir(os.path.join(out, "json")))
-            self.assertEqual(len(runs), 2 * (1 + 3), runs)   # the unloaded run and 3 steps
+            self.assertEqual(len(runs), 2 * (3 + 3), runs)   # 3 unloaded runs and 3 steps
             with open(os.path.join(out, "sweep.png"), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             with open(os.path.join(out, "sweep.md"), encoding="utf-8") as f:
