@@ -15,7 +15,8 @@ runs of one build would "differ"; resampling whole repetitions keeps that
 run-to-run spread in the interval, and redrawing each chosen repetition's
 samples from its own histogram keeps the sampling error too.
 
-Pure: documents in, verdicts out; the caller prints. Fixed seed, so a verdict
+A side that holds one run twice (the same `run_id`, or a `shout merge` of it
+in `run_ids`) is refused. Pure apart from reading the files: the caller prints. Fixed seed, so a verdict
 on fixed files is the same every time. Reads files tolerantly: fields it does
 not use (a "format" version, a run "id", ...) are ignored.
 """
@@ -123,6 +124,7 @@ def load_side(label, path):
     else:
         files = [path]
     side = {}
+    seen = {}   # run id -> file: one run copied twice is not two repetitions
     for name in files:
         try:
             with open(name, encoding="utf-8") as f:
@@ -134,6 +136,13 @@ def load_side(label, path):
         if not is_result(doc):
             raise TailError(f"{label} {name} is not a shout result file "
                             "(no config and results objects)")
+        ids = doc.get("run_ids") if isinstance(doc.get("run_ids"), list) else [doc.get("run_id")]
+        for run_id in ids:
+            if isinstance(run_id, str) and run_id:
+                if run_id in seen:
+                    raise TailError(f"{label} {seen[run_id]} and {name} hold the same run "
+                                    f"(run id {run_id}): a repetition would count twice")
+                seen[run_id] = name
         side.setdefault(config_name(doc["config"]), []).append(Repetition(name, doc))
     return side
 

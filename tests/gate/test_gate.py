@@ -500,6 +500,16 @@ class GateTest(unittest.TestCase):
         tolerant = self.gate(TAIL_BASE, self.write_results(docs, "tolerant"), expect=0)
         self.assertEqual(self.verdict(plain, TAIL_P99), self.verdict(tolerant, TAIL_P99))
 
+    def test_tail_same_run_twice_on_one_side_exits_2(self):
+        docs = tail_results(TAIL_NEW)
+        for i, doc in enumerate(docs):
+            doc["run_id"] = f"{i:016x}"
+            doc["run_ids"] = [doc["run_id"]]
+        self.gate(TAIL_BASE, self.write_results(docs, "ids"), expect=0)
+        docs[4] = copy.deepcopy(docs[0])
+        output = self.gate(TAIL_BASE, self.write_results(docs, "twice"), expect=2)
+        self.assertIn("the same run (run id 0000000000000000)", output)
+
     def test_tail_missing_configuration_fails(self):
         docs = tail_results(TAIL_NEW)
         for doc in docs:
