@@ -381,6 +381,38 @@ static uint64_t server_sooner(uint64_t a_ms, uint64_t b_ms)
     return a_ms < b_ms ? a_ms : b_ms;
 }
 
+/*
+ * Tell what the limits turned away since the last look, at most one line
+ * per reason per second (droplog.h). Read straight from the modules'
+ * counters, not server_gather: that samples the process with syscalls.
+ */
+static uint64_t server_log_drops(struct server *server)
+{
+    const struct stream_stats *st = &server->streams.stats;
+    const struct dgram_stats *udp = &server->dgrams.stats;
+    const uint64_t totals[DROPLOG_REASONS] = {
+        [DROPLOG_UDP_RATE] = udp->dropped_rate,
+        [DROPLOG_UDP_GLOBAL_RATE] = udp->dropped_global_rate,
+        [DROPLOG_UDP_SOURCE_PORT] = udp->dropped_source_port,
+        [DROPLOG_TCP_PER_IP] = st->refused_per_ip,
+        [DROPLOG_TCP_MAX_CONNS] = st->refused_max_conns,
+        [DROPLOG_TCP_NO_FDS] = server->acceptor.stats.refused_no_fds,
+        [DROPLOG_TCP_NO_MEMORY] = st->refused_no_memory,
+        [DROPLOG_TIMEOUT_FRAME] = st->timeouts_frame,
+        [DROPLOG_TIMEOUT_IDLE] = st->timeouts_idle,
+        [DROPLOG_TIMEOUT_WRITE] = st->timeouts_write,
+        [DROPLOG_MEMORY] = st->closed_memory + st->closed_memory_per_ip,
+        [DROPLOG_STATS_SOURCE] = server->stats_port.stats.refused_source,
+    };
+    struct droplog_line lines[DROPLOG_REASONS];
+    size_t count;
+    uint64_t wake_ms = droplog_check(&server->droplog, totals, server->loop.now_ms, lines, &count);
+    for (size_t i = 0; i < count; i++)
+        fprintf(stderr, "shoutd: %" PRIu64 " %s; %" PRIu64 " since start\n", lines[i].count,
+                droplog_what(lines[i].reason), lines[i].total);
+    return wake_ms;
+}
+
 int server_run_once(struct server *server)
 {
     struct loop *loop = &server->loop;
@@ -389,6 +421,7 @@ int server_run_once(struct server *server)
     uint64_t wake_ms = stream_expire(&server->streams, loop->now_ms);
     wake_ms = server_sooner(wake_ms, acceptor_tick(&server->acceptor, loop->now_ms));
     wake_ms = server_sooner(wake_ms, stats_port_tick(&server->stats_port, loop->now_ms));
+    wake_ms = server_sooner(wake_ms, server_log_drops(server));
     if (server->draining && server_drained(server, &wake_ms))
         return 1;
     wake_ms = server_sooner(wake_ms, server->trim_retry_ms);

@@ -31,6 +31,7 @@
 #include "loop.h"
 #include "options.h"
 #include "source.h"
+#include "droplog.h"
 #include "stats.h"
 #include "stream.h"
 
@@ -42,6 +43,7 @@ struct server {
     struct streams streams;
     struct dgrams dgrams;
     struct stats_port stats_port;
+    struct droplog droplog; /* the rate-limited log of refusals and drops */
     struct listeners listeners;
     struct loop_source tcp_sources[OPTIONS_MAX_LISTEN];
     struct dgram_socket udp_sockets[OPTIONS_MAX_LISTEN];

@@ -26,6 +26,7 @@ shoutd exit non-zero at SIGTERM, which every test checks.
 
 import os
 import random
+import re
 import resource
 import select
 import socket
@@ -39,7 +40,7 @@ from shoutlib import (ERR_BAD_MAGIC, ERR_BAD_TYPE, ERR_BAD_VERSION, ERR_TOO_LARG
                       ERR_UNEXPECTED_TYPE, HEADER_LEN, MAGIC, SHOUTD, TIMEOUT, TYPE_ERROR,
                       TYPE_REPLY, TYPE_REQUEST, VERSION, PortsServer, Writer, encode_frame,
                       connect_from, fetch_stats, parse_error_payload, parse_header, recv_exact, recv_frame,
-                      recv_until_eof, reset_close, send_and_read_some)
+                      recv_until_eof, reset_close, send_and_read_some, wait_for)
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -288,6 +289,24 @@ class HostileTestCase(unittest.TestCase):
                 time.sleep(0.1)
 
     # -- (c) ------------------------------------------------------------------
+
+    def assert_drops_logged(self, counter, total, started):
+        """shoutd's log tells of the drops counted under counter (e.g.
+        "udp.dropped_rate") with counts that add up to total (the counter
+        since start), at most one line per second (droplog.h) since started
+        (time.monotonic(), before the first of them)."""
+        pattern = re.compile(r"^shoutd: (\d+) .*\(" + re.escape(counter)
+                             + r"\); (\d+) since start$", re.M)
+
+        def logged():
+            return [(int(a), int(b)) for a, b in pattern.findall(self.server.stderr_text())]
+        # The last line may wait up to a second for its reason's interval.
+        wait_for(lambda: sum(n for n, _ in logged()) >= total)
+        elapsed = time.monotonic() - started
+        lines = logged()
+        self.assertEqual(sum(n for n, _ in lines), total, self.server.stderr_text())
+        self.assertEqual(lines[-1][1], total)
+        self.assertLessEqual(len(lines), int(elapsed) + 2, self.server.stderr_text())
 
     def stats(self):
         """The stats JSON, read between two rounds of the good client (if it
@@ -624,6 +643,7 @@ class ConnectionFloodTest(HostileTestCase):
         held_by_good = 2
         before = self.stats()
         self.begin_memory()
+        started = time.monotonic()
         socks = []
         self.addCleanup(lambda: [s.close() for s in socks])
         for _ in range(self.FROM_ONE):
@@ -650,6 +670,9 @@ class ConnectionFloodTest(HostileTestCase):
         self.assertEqual(self.delta(before, after, "tcp", "accepted"), self.PER_IP + kept_many)
         self.assertEqual(refused, self.FROM_ONE - self.PER_IP + self.FROM_MANY - kept_many)
         self.assert_open_count(after, self.MAX_CONNS)
+        self.assert_drops_logged("tcp.refused_per_ip", after["tcp"]["refused_per_ip"], started)
+        self.assert_drops_logged("tcp.refused_max_conns", after["tcp"]["refused_max_conns"],
+                                 started)
         # (a) once the flood lets go, a fresh client is served.
         for sock in socks:
             sock.close()

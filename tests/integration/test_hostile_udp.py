@@ -108,6 +108,8 @@ class UdpFloodTest(UdpTestCase):
         self.assertEqual(self.delta(before, after, "udp", "dropped_rate"),
                          self.FLOOD - len(answered))
         self.assertEqual(self.delta(before, after, "udp", "replies"), len(answered) + polite)
+        # shoutd told of them: counts that add up, at most a line a second.
+        self.assert_drops_logged("udp.dropped_rate", after["udp"]["dropped_rate"], started)
         self.assertEqual(self.delta(before, after, "udp", "dropped_global_rate"), 0)
         self.assertEqual(self.delta(before, after, "udp", "send_failed"), 0)
         # What the attacker did get was right.
