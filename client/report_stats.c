@@ -1,7 +1,8 @@
 /*
  * report_stats: the client side of shoutd's stats port. The client connects,
- * sends nothing, and reads one JSON object up to EOF; it then maps the
- * server's counters onto struct server_counters. Part of report.h.
+ * sends nothing (it shuts down its write side, so the answer comes at once),
+ * and reads one JSON object up to EOF; it then maps the server's counters
+ * onto struct server_counters. Part of report.h.
  *
  * The protocol is the contract in shoutd's documentation ("stats port"): one
  * object with "cpu", "pinned_cpu", "rusage", "tcp", "udp", "sockperf" and
@@ -78,6 +79,11 @@ static int stats_download(const char *host, uint16_t port, char *buf, size_t cap
             rc = fd;
             continue;
         }
+        /*
+         * Nothing to send: say so, and shoutd answers the JSON line at once
+         * rather than after its quiet time (docs/protocol.md, the stats port).
+         */
+        (void)shutdown(fd, SHUT_WR);
         rc = stats_read_all(fd, buf, cap, len, deadline_ms);
         close(fd);
         break; /* it answered: another address is another server */

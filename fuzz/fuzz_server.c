@@ -1376,6 +1376,11 @@ static void fuzz_server_configure(struct input *in, struct options *opts)
     argv[argc++] = "shoutd";
     /* Fixed ports, or port 0 everywhere: shoutd then asks which port it got (getsockname). */
     bool any_port = h[0] & 16;
+    if (any_port) {
+        /* The stats port follows the main one (7000 + 1); sockperf's is picked after it. */
+        world.ports[PORT_STATS] = 7001;
+        world.ports[PORT_SOCKPERF] = 7002;
+    }
     argv[argc++] = "--port";
     argv[argc++] = any_port ? "0" : "7000";
     if (h[0] & 1) {
@@ -1383,8 +1388,11 @@ static void fuzz_server_configure(struct input *in, struct options *opts)
         argv[argc++] = any_port ? "0" : "7001";
     }
     if (h[0] & 2) {
-        argv[argc++] = "--stats-port";
-        argv[argc++] = any_port ? "0" : "7002";
+        /* With --port 0 the stats port follows it (the port + 1): the world's 7001 then. */
+        if (!any_port) {
+            argv[argc++] = "--stats-port";
+            argv[argc++] = "7002";
+        }
     } else {
         argv[argc++] = "--no-stats";
     }

@@ -117,6 +117,21 @@ int listeners_open(struct listeners *ls, const struct kernel *kernel, struct lis
         if (err != -EADDRINUSE)
             break;
     }
-    fprintf(stderr, "shoutd: cannot listen on %s port %u: %s\n", failed, port, strerror(-err));
+    if (!ls->quiet)
+        fprintf(stderr, "shoutd: cannot listen on %s port %u: %s\n", failed, port, strerror(-err));
     return err;
+}
+
+size_t listen_stats_addrs(const struct options *opts, struct listen_addr *out)
+{
+    size_t count = 0;
+    out[count++] = opts->stats_listen;
+    for (size_t i = 0; opts->stats_listen_default && i < opts->listen_count; i++) {
+        bool wanted = stats_addr_is_loopback(&opts->listen[i].addr);
+        for (size_t j = 0; j < count && wanted; j++)
+            wanted = !stats_addr_same_host(&out[j].addr, &opts->listen[i].addr);
+        if (wanted && count < OPTIONS_MAX_LISTEN)
+            out[count++] = opts->listen[i];
+    }
+    return count;
 }

@@ -9,11 +9,15 @@
 #ifndef SHOUTD_LISTEN_H
 #define SHOUTD_LISTEN_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "kernel.h"
 #include "options.h"
 
 struct listeners {
     const struct kernel *kernel; /* what opened them, and closes them */
+    bool quiet;                  /* a failure is the caller's to tell (it will try again) */
     int tcp_fds[OPTIONS_MAX_LISTEN];
     int udp_fds[OPTIONS_MAX_LISTEN];
     size_t count;
@@ -28,5 +32,14 @@ struct listeners {
 int listeners_open(struct listeners *ls, const struct kernel *kernel, struct listen_addr *addrs,
                    size_t count, uint16_t port, bool with_udp, int backlog);
 void listeners_close(struct listeners *ls);
+
+/*
+ * The stats port's addresses, into out[0..OPTIONS_MAX_LISTEN): --stats-listen
+ * alone when given; else 127.0.0.1, then every --listen address that is
+ * loopback, each once. So the counters are on the host a client measures
+ * (--host ::1, --listen 127.0.0.2) and never beyond loopback. Returns how
+ * many. Pure.
+ */
+size_t listen_stats_addrs(const struct options *opts, struct listen_addr *out);
 
 #endif

@@ -31,11 +31,11 @@ static const char usage_text[] =
     "                     error 4 before any of its payload is stored\n"
     "  --stats-port N     TCP port of the counters: HTTP GET /metrics (Prometheus)\n"
     "                     and GET /stats.json, or one line of JSON to a client\n"
-    "                     that sends nothing (default: the port + 1; 0, or\n"
-    "                     --port 0, picks a free port)\n"
+    "                     that sends nothing (default: the port + 1, with\n"
+    "                     --port 0 too; 0 picks a free port)\n"
     "  --stats-listen ADDR\n"
-    "                     address of the stats port (default 127.0.0.1, loopback\n"
-    "                     only, whatever --listen says); an address that is not\n"
+    "                     address of the stats port (default 127.0.0.1 and each\n"
+    "                     loopback --listen address); an address that is not\n"
     "                     loopback needs --stats-allow\n"
     "  --stats-allow CIDR let sources in CIDR (e.g. 192.0.2.0/24, 2001:db8::/32,\n"
     "                     or one address) read the stats port besides loopback;\n"
@@ -300,6 +300,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
     bool max_conns_per_ip_given = false;
     bool stats_port_given = false;
     options_parse_addr(OPTIONS_DEFAULT_STATS_LISTEN, &opts->stats_listen);
+    opts->stats_listen_default = true;
 
     opterr = 0;
     /*
@@ -329,6 +330,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
         case OPT_STATS_LISTEN:
             if (options_parse_addr(optarg, &opts->stats_listen) != 0)
                 return options_usage_error("--stats-listen needs an IPv4 or IPv6 address", optarg);
+            opts->stats_listen_default = false;
             break;
         case OPT_NO_STATS:
             opts->stats_enabled = false;
@@ -493,6 +495,7 @@ enum options_result options_parse(struct options *opts, int argc, char **argv)
                                        NULL);
         opts->stats_port = opts->port == 0 ? 0 : (uint16_t)(opts->port + 1);
     }
+    opts->stats_port_follows = opts->stats_enabled && !stats_port_given;
     return OPTIONS_RUN;
 }
 
@@ -534,10 +537,13 @@ int options_format(const struct options *opts, char *out, size_t cap)
     }
     options_write_number(&w, "--port", opts->port);
     options_write_number(&w, "--max-frame", opts->max_frame);
-    /* Given, so that the second parse keeps it rather than deriving it from --port. */
-    options_write_number(&w, "--stats-port", opts->stats_port);
-    options_write(&w, "--stats-listen");
-    options_write(&w, opts->stats_listen.text);
+    /* Derived from --port when it follows, so the second parse derives it the same way. */
+    if (!opts->stats_port_follows)
+        options_write_number(&w, "--stats-port", opts->stats_port);
+    if (!opts->stats_listen_default) {
+        options_write(&w, "--stats-listen");
+        options_write(&w, opts->stats_listen.text);
+    }
     if (!opts->stats_enabled)
         options_write(&w, "--no-stats");
     for (size_t i = 0; i < opts->stats_allow_count; i++) {

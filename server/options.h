@@ -62,6 +62,14 @@ struct options {
     bool stats_enabled;
     uint16_t stats_port; /* 0: a free port */
     struct listen_addr stats_listen;
+    /*
+     * --stats-port not given: the stats port is the main port + 1, with
+     * --port 0 too (shoutd then picks a port whose next one is free), so
+     * that a client finds it from the main port alone.
+     */
+    bool stats_port_follows;
+    /* --stats-listen not given: 127.0.0.1 and every loopback --listen address (server.c). */
+    bool stats_listen_default;
     struct stats_allow stats_allow[STATS_ALLOW_MAX]; /* --stats-allow: who else may read it */
     size_t stats_allow_count;
     bool sockperf_enabled;

@@ -16,6 +16,10 @@
 
 #include "memlimit.h"
 
+/* --port 0 with the stats port at its + 1: tries at a pair of free ports (listen.c tries each 32
+ * times). */
+#define SERVER_PORT_PAIR_TRIES 16
+
 /*
  * The memory budget: --max-buffered, or derived from the limit shoutd runs
  * under. Read here, before the sandbox, which would refuse the files.
@@ -300,13 +304,53 @@ static int server_watch_set(struct server *server, const struct listeners *ls,
     return 0;
 }
 
+/*
+ * Open the main port's set and the stats port's. A stats port that follows
+ * the main port is its port + 1: with --port 0 that is a second port that
+ * must be free too, so a taken one sends both back to be picked again.
+ */
+static int server_open_main_and_stats(struct server *server, size_t stats_count)
+{
+    struct options *opts = &server->opts;
+    const struct kernel *k = server->kernel;
+    bool pick_pair = opts->stats_enabled && opts->stats_port_follows && opts->port == 0;
+    int err = 0;
+    for (int tries = 0; tries < SERVER_PORT_PAIR_TRIES; tries++) {
+        err = listeners_open(&server->listeners, k, opts->listen, opts->listen_count, opts->port,
+                             true, opts->backlog);
+        if (err != 0 || !opts->stats_enabled)
+            return err;
+        uint16_t stats_port = opts->stats_port;
+        if (opts->stats_port_follows)
+            stats_port = server->listeners.port == 65535 ? 0 : server->listeners.port + 1;
+        bool last = !pick_pair || tries + 1 == SERVER_PORT_PAIR_TRIES;
+        server->stats_listener.quiet = !last;
+        /*
+         * The stats port answers quickly, but a connect flood (a scraper per
+         * core, a loop in a script) overflowed a queue of 64: connects then
+         * waited a second for SYN retransmission. The main port's backlog, then.
+         */
+        err = stats_port == 0 && pick_pair
+                  ? -EADDRINUSE
+                  : listeners_open(&server->stats_listener, k, server->stats_addrs, stats_count,
+                                   stats_port, false, opts->backlog);
+        if (err == 0 || last)
+            break;
+        listeners_close(&server->listeners);
+    }
+    if (err != 0 && pick_pair)
+        fprintf(stderr, "shoutd: found no free port whose next port was free too (stats): %s\n",
+                strerror(-err));
+    return err;
+}
+
 /* Open and register every socket: 0, or a negative errno with a message on stderr. */
 static int server_listen(struct server *server)
 {
     struct options *opts = &server->opts;
     const struct kernel *k = server->kernel;
-    int err = listeners_open(&server->listeners, k, opts->listen, opts->listen_count, opts->port,
-                             true, opts->backlog);
+    size_t stats_count = listen_stats_addrs(opts, server->stats_addrs);
+    int err = server_open_main_and_stats(server, stats_count);
     if (err != 0)
         return err;
     server->dgrams.port = server->listeners.port;
@@ -324,21 +368,10 @@ static int server_listen(struct server *server)
                                stream_on_sockperf_listener_ready, &server->streams,
                                dgram_on_sockperf_ready, "sockperf format");
     }
-    if (err == 0 && opts->stats_enabled) {
-        /*
-         * The stats port answers at once and closes, but a connect flood
-         * (a scraper per core, a loop in a script) overflowed a queue of 64:
-         * connects then waited a second for SYN retransmission. The main
-         * port's backlog, then.
-         */
-        err = listeners_open(&server->stats_listener, k, &opts->stats_listen, 1, opts->stats_port,
-                             false, opts->backlog);
-        if (err != 0)
-            return err;
-        err = server_watch_set(server, &server->stats_listener, &opts->stats_listen,
-                               &server->stats_port.source, NULL, stats_on_listener_ready,
+    if (err == 0 && opts->stats_enabled)
+        err = server_watch_set(server, &server->stats_listener, server->stats_addrs,
+                               server->stats_port.sources, NULL, stats_on_listener_ready,
                                &server->stats_port, NULL, "stats");
-    }
     if (err != 0)
         fprintf(stderr, "shoutd: cannot watch the sockets: %s\n", strerror(-err));
     return err;

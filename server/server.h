@@ -50,7 +50,8 @@ struct server {
     struct listeners sockperf_listeners;
     struct loop_source sockperf_tcp_sources[OPTIONS_MAX_LISTEN];
     struct dgram_socket sockperf_udp_sockets[OPTIONS_MAX_LISTEN];
-    struct listeners stats_listener; /* one TCP socket */
+    struct listeners stats_listener; /* TCP only: listen_stats_addrs */
+    struct listen_addr stats_addrs[OPTIONS_MAX_LISTEN];
     struct loop_source signal_source;
     struct timespec started;       /* CLOCK_MONOTONIC at start, for the uptime */
     struct conn_counters counters; /* the engines': TCP connections and datagrams alike */

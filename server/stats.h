@@ -139,7 +139,7 @@ struct stats_port {
     const void *context;
     const struct stats_allow *allow; /* --stats-allow, beside loopback */
     size_t allow_count;
-    struct loop_source source;
+    struct loop_source sources[OPTIONS_MAX_LISTEN]; /* its listeners' */
     struct stats_port_stats stats;
     struct stats_client clients[STATS_CLIENTS];
 };

@@ -84,6 +84,13 @@ int stats_allow_parse(const char *text, struct stats_allow *out)
     return 0;
 }
 
+bool stats_addr_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    uint8_t a_bytes[16], b_bytes[16];
+    return stats_addr_bytes(a, a_bytes) && stats_addr_bytes(b, b_bytes) &&
+           memcmp(a_bytes, b_bytes, 16) == 0;
+}
+
 bool stats_policy_admits(const struct stats_allow *allow, size_t count,
                          const struct sockaddr_storage *peer)
 {

@@ -41,6 +41,9 @@ void stats_allow_format(const struct stats_allow *allow, char *out, size_t cap);
 /* Whether addr (AF_INET or AF_INET6) is a loopback address. */
 bool stats_addr_is_loopback(const struct sockaddr_storage *addr);
 
+/* Whether a and b are the same host, the port aside (IPv4 and its mapped IPv6 alike). */
+bool stats_addr_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
 /* Whether peer may read the counters: loopback, or inside one of allow[0..count). */
 bool stats_policy_admits(const struct stats_allow *allow, size_t count,
                          const struct sockaddr_storage *peer);

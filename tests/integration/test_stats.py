@@ -9,10 +9,11 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 import unittest
 
-from shoutlib import (ERR_BAD_VERSION, HEADER_LEN, SHOUTD, TIMEOUT, TYPE_ERROR, TYPE_REPLY,
+from shoutlib import (ERR_BAD_VERSION, HEADER_LEN, SHOUT, SHOUTD, TIMEOUT, TYPE_ERROR, TYPE_REPLY,
                       PortsServer, ServerTestCase, connect, encode_frame, fetch_stats,
                       have_ipv6_loopback, recv_exact, recv_frame, recv_until_eof, run_program,
                       udp_socket)
@@ -90,7 +91,8 @@ class StatsTest(PortsTestCase):
 
     def test_line_2_names_the_stats_port_and_the_object_has_every_field(self):
         self.assertEqual(len(self.server.lines), 2)
-        self.assertNotEqual(self.server.stats_port, self.port)
+        # --port 0: the stats port still follows the main port, so a client finds it.
+        self.assertEqual(self.server.stats_port, self.port + 1)
         stats = self.stats()
         self.assertEqual(list(stats), TOP_KEYS)
         for section, keys in SECTION_KEYS.items():
@@ -222,10 +224,34 @@ class Ipv6Case(PortsTestCase):
 class StatsStayOnLoopbackTest(Ipv6Case):
     server_args = ("--listen", "::1")
 
-    def test_stats_listen_is_ipv4_loopback_whatever_listen_says(self):
+    def test_stats_listen_is_loopback_and_on_the_listen_address_too(self):
         self.assertEqual(listening_tcp(self.server.proc.pid),
-                         sorted([("::1", self.port), ("127.0.0.1", self.server.stats_port)]))
+                         sorted([("::1", self.port), ("127.0.0.1", self.server.stats_port),
+                                 ("::1", self.server.stats_port)]))
         self.assertEqual(self.stats("127.0.0.1")["tcp"]["accepted"], 0)
+        self.assertEqual(self.stats("::1")["pid"], self.server.proc.pid)
+
+    def test_shout_ping_finds_the_counters_with_no_stats_flag(self):
+        # --host ::1 --port P, as the README's --port 0 recipe does: no --stats-port.
+        out = os.path.join(self.enterContext(tempfile.TemporaryDirectory()), "ping.json")
+        result = run_program(SHOUT, "ping", "--host", "::1", "--port", str(self.port),
+                             "--count", "50", "--json", out)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(out, encoding="utf-8") as f:
+            server = json.load(f)["results"]["cpu"]["server"]
+        self.assertIsNotNone(server, "shout ping found no server counters")
+        self.assertGreaterEqual(server["messages"], 50)
+
+
+class StatsOnEveryLoopbackListenTest(Ipv6Case):
+    server_args = ("--listen", "127.0.0.2", "--listen", "::1")
+
+    def test_each_loopback_listen_address_and_127_0_0_1(self):
+        stats = [addr for addr, port in listening_tcp(self.server.proc.pid)
+                 if port == self.server.stats_port]
+        self.assertEqual(sorted(stats), ["127.0.0.1", "127.0.0.2", "::1"])
+        for host in ("127.0.0.1", "127.0.0.2", "::1"):
+            self.assertEqual(self.stats(host)["pid"], self.server.proc.pid)
 
 
 class StatsListenTest(Ipv6Case):
