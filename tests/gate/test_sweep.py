@@ -14,9 +14,23 @@ import subprocess
 import tempfile
 import unittest
 
+try:
+    import jsonschema  # Debian's python3-jsonschema, which ci/test installs
+except ImportError:
+    jsonschema = None
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SWEEP = os.environ.get("BENCH_SWEEP") or os.path.join(HERE, "..", "..", "ci", "bench-sweep")
 SWEEP_TIMEOUT = 300
+DOCS = os.path.join(HERE, "..", "..", "docs")
+
+
+def validate(path, schema_name):
+    """The file against docs/SCHEMA_NAME (draft 2020-12)."""
+    with open(os.path.join(DOCS, schema_name), encoding="utf-8") as f:
+        schema = json.load(f)
+    with open(path, encoding="utf-8") as f:
+        jsonschema.Draft202012Validator(schema).validate(json.load(f))
 
 
 class SweepTest(unittest.TestCase):
@@ -78,6 +92,12 @@ class SweepTest(unittest.TestCase):
                 table = f.read()
             self.assertIn("## TCP: knee", table)
             self.assertIn("## UDP: knee", table)
+            # Every file the sweep writes holds to its schema: each run is a shout load result.
+            if jsonschema is None:
+                self.skipTest("python3-jsonschema is not installed")
+            validate(os.path.join(out, "sweep.json"), "sweep.schema.json")
+            for run in runs:
+                validate(os.path.join(out, "json", run), "result.schema.json")
 
     def test_bad_options_exit_2_with_one_line(self):
         for args in (["--steps", "0"], ["--steps", "1000"], ["--protocols", "sctp"],
