@@ -12,15 +12,15 @@
 #include <unistd.h>
 
 #include "flow.h"
+#include "interval.h"
 #include "measure.h"
 #include "pin.h"
 #include "report.h"
 #include "schedule.h"
 #include "send.h"
 
-#define LOAD_EVENTS      64
-#define LOAD_NS_PER_S    1000000000.0
-#define LOAD_PROGRESS_NS UINT64_C(1000000000)
+#define LOAD_EVENTS   64
+#define LOAD_NS_PER_S 1000000000.0
 /* How far past its own deadlines a run may go before it is stopped outright. */
 #define LOAD_GRACE_NS UINT64_C(2000000000)
 /* Look at which CPU a thread runs on this often (loop rounds): the scheduler may move it. */
@@ -63,7 +63,14 @@ struct load_thread {
     uint64_t cpu_start_ns, wall_start_ns, cpu_end_ns, wall_end_ns;
     int failure; /* enum send_exit of the thread's worst failure, or SEND_EXIT_OK */
     char why[FLOW_WHY_MAX];
-    _Atomic uint64_t received; /* for the progress line */
+    /*
+     * For the interval series, which thread 0 keeps: this thread's replies,
+     * and its flows' losses and errors as of its last round.
+     */
+    _Atomic uint64_t received;
+    _Atomic uint64_t lost;
+    _Atomic uint64_t errors;
+    struct hist interval_latency; /* thread 0: this interval's round trips */
 };
 
 struct load_run {
@@ -84,7 +91,13 @@ struct load_run {
     struct schedule sched;
     uint64_t deadline_ns;
     bool progress;
-    bool progress_shown;
+    /*
+     * Thread 0 keeps the interval series in result while the run goes;
+     * load_run closes its last interval after the join, from the totals, so
+     * that the series adds up to them exactly.
+     */
+    struct run_result *result;
+    struct interval_clock clock;
     /* When the first thread saw Ctrl-C or SIGTERM (0: not interrupted); the measured end. */
     _Atomic uint64_t stop_ns;
 };
@@ -114,6 +127,9 @@ static void load_record(void *ctx, const struct flow_sample *s)
                 s->done_ns - (s->intended_ns < s->sent_ns ? s->intended_ns : s->sent_ns));
     hist_record(&t->service, s->done_ns - s->sent_ns);
     t->last_done_ns = s->done_ns;
+    if (t->index == 0)
+        hist_record(&t->interval_latency,
+                    s->done_ns - (s->intended_ns < s->sent_ns ? s->intended_ns : s->sent_ns));
     atomic_fetch_add_explicit(&t->received, 1, memory_order_relaxed);
 }
 
@@ -195,9 +211,14 @@ static uint64_t load_tick(struct load_thread *t, uint64_t now, bool stopping, bo
 {
     const struct load_run *run = t->run;
     uint64_t wake = UINT64_MAX;
+    uint64_t lost = 0, errors = 0;
     *busy = false;
     for (uint32_t i = 0; i < t->n_flows; i++) {
         struct load_flow *lf = &t->flows[i];
+        /* A dead flow's counts still count: the interval series must add up to the totals. */
+        const struct run_counts *c = flow_counts(&lf->flow);
+        lost += c->lost;
+        errors += c->mismatches + c->error_frames;
         if (lf->dead)
             continue;
         struct flow *f = &lf->flow;
@@ -228,6 +249,9 @@ static uint64_t load_tick(struct load_thread *t, uint64_t now, bool stopping, bo
         wake = load_min(wake, now < run->sched.end_ns ? run->sched.end_ns : wake);
     if (run->opt->cfg.count > 0 && now < run->sched.measure_ns)
         wake = load_min(wake, run->sched.measure_ns);
+    /* Published for thread 0's interval series; the loop already visits every flow here. */
+    atomic_store_explicit(&t->lost, lost, memory_order_relaxed);
+    atomic_store_explicit(&t->errors, errors, memory_order_relaxed);
     return wake;
 }
 
@@ -270,28 +294,42 @@ static int load_wait(struct load_thread *t, uint64_t now, uint64_t wake, struct 
     return n < 0 && errno == EINTR ? 0 : n;
 }
 
-static uint64_t load_total_received(const struct load_run *run)
+/* Every thread's replies, losses and errors so far, summed. */
+static void load_totals(const struct load_run *run, uint64_t *received, uint64_t *lost,
+                        uint64_t *errors)
 {
-    uint64_t sum = 0;
-    for (uint32_t i = 0; i < run->n_threads; i++)
-        sum += atomic_load_explicit(&run->threads[i].received, memory_order_relaxed);
-    return sum;
+    *received = *lost = *errors = 0;
+    for (uint32_t i = 0; i < run->n_threads; i++) {
+        struct load_thread *t = &run->threads[i];
+        *received += atomic_load_explicit(&t->received, memory_order_relaxed);
+        *lost += atomic_load_explicit(&t->lost, memory_order_relaxed);
+        *errors += atomic_load_explicit(&t->errors, memory_order_relaxed);
+    }
 }
 
-/* Thread 0 prints the progress line: every thread's replies, its own latencies. */
-static uint64_t load_progress(struct load_thread *t, uint64_t now, uint64_t next_tick)
+/*
+ * Thread 0 closes each interval: every thread's replies, losses and errors,
+ * its own latencies (the other threads' histograms are theirs alone until
+ * the join).
+ */
+static void load_interval_at(struct load_thread *t, struct interval_clock *clock, uint64_t now,
+                             uint64_t received, uint64_t lost, uint64_t errors)
 {
     struct load_run *run = t->run;
-    if (t->index != 0 || !run->progress)
-        return UINT64_MAX;
-    if (now >= next_tick && now >= run->sched.measure_ns) {
-        report_progress(stderr, (double)(now - run->sched.measure_ns) / LOAD_NS_PER_S,
-                        load_total_received(run), &t->latency);
-        run->progress_shown = true;
-    }
-    while (next_tick <= now)
-        next_tick += LOAD_PROGRESS_NS;
-    return next_tick;
+    double from_s = (double)(clock->last_ns - clock->start_ns) / LOAD_NS_PER_S;
+    struct run_interval e =
+        interval_close(clock, now, received, lost, errors, &t->interval_latency);
+    interval_keep(run->result, &e);
+    if (run->progress)
+        interval_print(stderr, from_s, &e);
+    hist_init(&t->interval_latency);
+}
+
+static void load_interval(struct load_thread *t, struct interval_clock *clock, uint64_t now)
+{
+    uint64_t received, lost, errors;
+    load_totals(t->run, &received, &lost, &errors);
+    load_interval_at(t, clock, now, received, lost, errors);
 }
 
 /* CPU time of the calling thread, in ns. */
@@ -315,7 +353,14 @@ static void load_loop(struct load_thread *t)
 {
     struct load_run *run = t->run;
     struct epoll_event evs[LOAD_EVENTS];
-    uint64_t next_tick = run->sched.measure_ns + LOAD_PROGRESS_NS;
+    struct interval_clock *clock = &run->clock;
+    bool keeps_series = t->index == 0;
+    if (keeps_series) {
+        interval_start(clock, run->sched.measure_ns, run->opt->interval_s);
+        hist_init(&t->interval_latency);
+        if (run->progress)
+            interval_print_head(stderr);
+    }
     uint64_t hard_stop = run->sched.end_ns == UINT64_MAX
                              ? UINT64_MAX
                              : run->sched.end_ns + run->deadline_ns + LOAD_GRACE_NS;
@@ -342,10 +387,17 @@ static void load_loop(struct load_thread *t)
                     load_kill_flow(t, &t->flows[i], SEND_EXIT_TIMEOUT, "the run overran its end");
             break;
         }
-        uint64_t tick = load_progress(t, now, next_tick);
-        if (tick != UINT64_MAX)
-            next_tick = tick;
-        wake = load_min(load_min(wake, tick), hard_stop);
+        /*
+         * A boundary at the planned end is left to the close after the loop,
+         * which takes in the last replies: one last line ending at the run's
+         * length, not a sliver after it.
+         */
+        bool ticks = keeps_series && clock->next_ns < run->sched.end_ns;
+        if (ticks && interval_due(clock, now))
+            load_interval(t, clock, now);
+        if (ticks)
+            wake = load_min(wake, clock->next_ns);
+        wake = load_min(wake, hard_stop);
         wake = load_min(wake, now + LOAD_STOP_CHECK_NS);
         int n = load_wait(t, now, wake, evs);
         if (n < 0) {
@@ -596,6 +648,7 @@ int load_run(const struct measure_options *opt)
     }
     measure_setup(opt, r, &fr);
     run.progress = fr.progress;
+    run.result = r;
     uint32_t started = load_start(&run, &fr, r);
     for (uint32_t i = 0; i < started; i++)
         pthread_join(run.threads[i].tid, NULL);
@@ -610,7 +663,11 @@ int load_run(const struct measure_options *opt)
         measure_abandon(&fr);
         goto out;
     }
-    fr.progress_shown = run.progress_shown;
+    /* The last interval ends where the run does (elapsed_s), with every thread's last replies. */
+    uint64_t end = run.sched.measure_ns + (uint64_t)(r->elapsed_s * LOAD_NS_PER_S);
+    if (end > run.clock.last_ns)
+        load_interval_at(&run.threads[0], &run.clock, end, r->counts.received, r->counts.lost,
+                         r->counts.mismatches + r->counts.error_frames);
     status = measure_end(opt, r, &fr, failure, why);
     if (late > 0)
         fprintf(measure_table_stream(opt),

@@ -134,8 +134,12 @@ static const char shout_help[] =
     "                  (format 1: docs/result.schema.json); FILE - is stdout, the\n"
     "                  table then goes to stderr. FILE is opened before any\n"
     "                  traffic: one that cannot be written exits 2 at once.\n"
-    "  --progress      a progress line on stderr each second (on by default when\n"
+    "  --progress      a progress line on stderr each interval (on by default when\n"
     "                  stderr is a terminal; only for runs over 2 s)\n"
+    "  --interval S    seconds per progress line and per entry of the JSON's\n"
+    "                  results.intervals (default 1); turns progress on, into a\n"
+    "                  file too, for runs of any length\n"
+    "  --quiet         no progress lines, not even on a terminal\n"
     "  --stats-port N  the server's stats port, read before and after the measured\n"
     "                  phase for the server's CPU time and counters (default: the\n"
     "                  port + 1; if it does not answer, one warning and no server\n"
@@ -357,6 +361,8 @@ enum shout_measure_option {
     SHOUT_OPT_THREADS,
     SHOUT_OPT_PIPELINE,
     SHOUT_OPT_RATE,
+    SHOUT_OPT_INTERVAL,
+    SHOUT_OPT_QUIET,
 };
 
 /* One option of ping or load into opt; returns -1 to go on, or an exit status. */
@@ -395,6 +401,15 @@ static int shout_measure_option(int c, bool is_load, struct measure_options *opt
         return -1;
     case SHOUT_OPT_PROGRESS:
         opt->progress = true;
+        return -1;
+    case SHOUT_OPT_INTERVAL:
+        /* Under 10 ms a line would cost more than the interval it describes. */
+        if (shout_parse_seconds(optarg, false, &opt->interval_s) != 0 || opt->interval_s < 0.01)
+            return shout_usage_error("bad interval '%s': give seconds, 0.01 or more", optarg);
+        opt->progress = true;
+        return -1;
+    case SHOUT_OPT_QUIET:
+        opt->quiet = true;
         return -1;
     case SHOUT_OPT_STATS_PORT: {
         int port = shout_parse_port(optarg);
@@ -482,6 +497,8 @@ static int shout_measure(int argc, char **argv, bool is_load)
         {"cpu", required_argument, NULL, SHOUT_OPT_CPU},
         {"json", required_argument, NULL, SHOUT_OPT_JSON},
         {"progress", no_argument, NULL, SHOUT_OPT_PROGRESS},
+        {"interval", required_argument, NULL, SHOUT_OPT_INTERVAL},
+        {"quiet", no_argument, NULL, SHOUT_OPT_QUIET},
         {"stats-port", required_argument, NULL, SHOUT_OPT_STATS_PORT},
         {"no-server-stats", no_argument, NULL, SHOUT_OPT_NO_STATS},
         {"sockperf", no_argument, NULL, SHOUT_OPT_SOCKPERF},

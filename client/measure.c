@@ -9,6 +9,7 @@
 
 #include "drops.h"
 #include "flow.h"
+#include "interval.h"
 #include "pin.h"
 #include "report.h"
 #include "send.h"
@@ -115,9 +116,16 @@ void measure_setup(const struct measure_options *opt, struct run_result *r,
     hist_init(&r->service);
     r->merged_from = 1;
     r->client_thread_share = r->server_share = -1;
-    /* A progress line is worth it only for a run longer than 2 s (a count run may be). */
+    /*
+     * A progress line is worth it only for a run longer than 2 s (a count run
+     * may be), unless --interval asked for lines of its own length.
+     */
     bool long_run = opt->cfg.count > 0 || opt->cfg.warmup_s + opt->cfg.duration_s > 2.0;
-    fr->progress = long_run && (opt->progress || isatty(STDERR_FILENO));
+    fr->progress = !opt->quiet &&
+                   (opt->interval_s > 0 || (long_run && (opt->progress || isatty(STDERR_FILENO))));
+    /* The warm-up sends traffic too: say so, so a silent first second is not a hang. */
+    if (fr->progress && opt->cfg.warmup_s > 0)
+        interval_print_warmup(stderr, opt->cfg.warmup_s);
 }
 
 void measure_begin(const struct measure_options *opt, struct run_result *r,
@@ -288,9 +296,6 @@ int measure_end(const struct measure_options *opt, struct run_result *r, struct 
     }
     r->interrupted = measure_interrupted();
     measure_judge_cpu(r);
-    /* End the progress line (it has no newline) before anything else is printed. */
-    if (fr->progress_shown)
-        fputc('\n', stderr);
     FILE *table = measure_table_stream(opt);
     report_print_table(r, table);
     fflush(table);

@@ -29,7 +29,9 @@
 struct measure_options {
     struct run_config cfg; /* what the run is asked to do; recorded as is */
     const char *json_path; /* --json FILE ("-": standard output), or NULL */
-    bool progress;         /* --progress (a terminal on stderr turns it on too) */
+    bool progress;         /* --progress or --interval (a terminal on stderr turns it on too) */
+    bool quiet;            /* --quiet: no progress lines at all */
+    double interval_s;     /* --interval; 0: INTERVAL_DEFAULT_S */
     bool server_stats;     /* ask the server's stats port (cfg.stats_port) */
 };
 
@@ -43,14 +45,14 @@ struct measure_frame {
     struct server_counters before_traffic;
     struct server_counters server_before;
     struct run_cpu cpu_before;
-    bool server_asked;   /* the stats port answered at the start */
-    bool progress;       /* print progress lines */
-    bool progress_shown; /* a line was printed: end it with a newline */
+    bool server_asked; /* the stats port answered at the start */
+    bool progress;     /* print progress lines (interval.h) */
 };
 
 /*
  * measure_setup fills r's config and environment and decides on progress
- * lines (runs over 2 s, with --progress or a terminal on stderr);
+ * lines (runs over 2 s on a terminal or with --progress, any run with
+ * --interval, none with --quiet), and prints the warm-up line;
  * measure_begin snapshots the client's CPU time and the server's counters
  * at the start of the measured phase (one warning line if the stats port
  * does not answer); measure_end takes the deltas, fills the CPU placement,

@@ -6,13 +6,13 @@
 #include <string.h>
 
 #include "flow.h"
+#include "interval.h"
 #include "measure.h"
 #include "pin.h"
 #include "report.h"
 #include "send.h"
 
-#define PING_NS_PER_S    1000000000.0
-#define PING_PROGRESS_NS UINT64_C(1000000000)
+#define PING_NS_PER_S 1000000000.0
 /* Look at which CPU the client runs on this often (round trips): sched_getcpu is cheap, not free.
  */
 #define PING_CPU_EVERY 1024
@@ -24,6 +24,7 @@ struct ping_state {
     int failure;          /* enum send_exit */
     bool closed;          /* TCP: the server closed or reset the connection */
     char why[FLOW_WHY_MAX];
+    struct hist interval_latency; /* this interval's round trips (interval.h) */
 };
 
 /* A failed round trip ends the run; a mismatch is only counted, unless the stream is lost. */
@@ -49,6 +50,7 @@ static int ping_once(struct ping_state *p, bool measured)
     if (rc == 1 && measured) {
         hist_record(&p->r->latency, s.done_ns - s.sent_ns);
         hist_record(&p->r->service, s.done_ns - s.sent_ns);
+        hist_record(&p->interval_latency, s.done_ns - s.sent_ns);
     }
     return 0;
 }
@@ -69,13 +71,32 @@ static int ping_warm_up(struct ping_state *p, double warmup_s)
     return 0;
 }
 
+/* Close the interval that ends at now: into the result, and onto stderr with progress on. */
+static void ping_interval(struct ping_state *p, struct interval_clock *clock, uint64_t now,
+                          const struct measure_frame *fr)
+{
+    const struct run_counts *c = flow_counts(&p->flow);
+    double from_s = (double)(clock->last_ns - clock->start_ns) / PING_NS_PER_S;
+    struct run_interval e = interval_close(clock, now, c->received, c->lost,
+                                           c->mismatches + c->error_frames, &p->interval_latency);
+    interval_keep(p->r, &e);
+    if (fr->progress)
+        interval_print(stderr, from_s, &e);
+    hist_init(&p->interval_latency);
+}
+
 /* The measured phase: count round trips, or as many as duration_s allows. */
-static void ping_measure(struct ping_state *p, const struct run_config *cfg,
+static void ping_measure(struct ping_state *p, const struct measure_options *opt,
                          struct measure_frame *fr)
 {
+    const struct run_config *cfg = &opt->cfg;
     uint64_t start = flow_now_ns();
     uint64_t end = start + (uint64_t)(cfg->duration_s * PING_NS_PER_S);
-    uint64_t next_tick = start + PING_PROGRESS_NS;
+    struct interval_clock clock;
+    interval_start(&clock, start, opt->interval_s);
+    hist_init(&p->interval_latency);
+    if (fr->progress)
+        interval_print_head(stderr);
     uint64_t now = start;
     for (uint64_t n = 0; cfg->count > 0 ? n < cfg->count : now < end; n++) {
         /* Ctrl-C: the round trip in flight has ended; what was measured is the result. */
@@ -84,14 +105,12 @@ static void ping_measure(struct ping_state *p, const struct run_config *cfg,
         now = flow_now_ns();
         if (n % PING_CPU_EVERY == 0)
             ping_note_cpu(&p->r->env);
-        if (fr->progress && now >= next_tick) {
-            report_progress(stderr, (double)(now - start) / PING_NS_PER_S,
-                            flow_counts(&p->flow)->received, &p->r->latency);
-            fr->progress_shown = true;
-            while (next_tick <= now)
-                next_tick += PING_PROGRESS_NS;
-        }
+        if (interval_due(&clock, now))
+            ping_interval(p, &clock, now, fr);
     }
+    /* The last, shorter interval up to the end, so the last line says the run's full length. */
+    if (now > clock.last_ns)
+        ping_interval(p, &clock, now, fr);
     p->r->elapsed_s = (double)(now - start) / PING_NS_PER_S;
 }
 
@@ -153,7 +172,7 @@ int ping_run(const struct measure_options *opt)
         goto out;
     }
     measure_begin(opt, r, &fr);
-    ping_measure(p, cfg, &fr);
+    ping_measure(p, opt, &fr);
     ping_note_cpu(&r->env);
     /* Count what came after the last reply (a duplicate, stray bytes) before the books close. */
     int rc = flow_receive(&p->flow, NULL, NULL);

@@ -1,6 +1,6 @@
 /*
  * report: the human side of a run's result: the table printed at the end and
- * the progress line rewritten while it runs. The JSON file is report_json.c
+ * the progress lines are interval.c. The JSON file is report_json.c
  * and report_parse.c, the environment env.c, the server's counters
  * report_stats.c, and shout merge merge.c; report.h is the one header.
  */
@@ -215,16 +215,4 @@ void report_print_table(const struct run_result *r, FILE *out)
     report_print_counts(r, out);
     report_print_cpu(r, out);
     report_print_placement(r, out);
-}
-
-void report_progress(FILE *out, double elapsed_s, uint64_t received, const struct hist *latency)
-{
-    char line[160];
-    double rate = elapsed_s > 0 ? (double)received / elapsed_s : 0.0;
-    snprintf(line, sizeof line, "%4.0fs %10" PRIu64 " replies %9.0f/s  p50 %.1fus  p99 %.1fus",
-             elapsed_s, received, rate, (double)hist_percentile(latency, 50) / 1e3,
-             (double)hist_percentile(latency, 99) / 1e3);
-    /* Padded, so that a shorter line fully covers the one it rewrites. */
-    fprintf(out, "%-72s\r", line);
-    fflush(out);
 }

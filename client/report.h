@@ -1,7 +1,7 @@
 /*
  * report: everything around a measuring run that is not the measuring: the
  * environment it ran in, the client's and the server's CPU time, the human
- * table, the progress line, the JSON file, and shout merge. The JSON layout
+ * table, the JSON file, and shout merge (progress lines: interval.h). The JSON layout
  * is documented in the README ("JSON output"); report_read_json reads back
  * exactly what report_write_json writes.
  *
@@ -43,9 +43,6 @@ void report_server_delta(const struct server_counters *before, const struct serv
 
 /* The human table, to out. */
 void report_print_table(const struct run_result *r, FILE *out);
-
-/* One progress line (carriage-return, no newline) of a run in progress. */
-void report_progress(FILE *out, double elapsed_s, uint64_t received, const struct hist *latency);
 
 /*
  * A result file opened before the run, so that an unwritable path fails

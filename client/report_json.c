@@ -236,6 +236,32 @@ static json_t *json_share(double share)
     return share >= 0 ? json_number(share) : json_null();
 }
 
+/* A latency in µs, or null for an interval without replies (interval.h says -1). */
+static json_t *json_interval_us(double us)
+{
+    return us >= 0 ? json_number(us) : json_null();
+}
+
+/* The interval series: one object per interval, in order; empty after shout merge. */
+static json_t *json_intervals(const struct run_result *r, bool *ok)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < r->interval_count && i < RESULT_MAX_INTERVALS; i++) {
+        const struct run_interval *e = &r->intervals[i];
+        json_t *o = json_object();
+        json_put(o, "t_s", json_number(e->t_s), ok);
+        json_put(o, "span_s", json_number(e->span_s), ok);
+        json_put(o, "replies", json_u64(e->replies), ok);
+        json_put(o, "replies_per_s", json_number(e->replies_per_s), ok);
+        json_put(o, "p50_us", json_interval_us(e->p50_us), ok);
+        json_put(o, "p99_us", json_interval_us(e->p99_us), ok);
+        json_put(o, "lost", json_u64(e->lost), ok);
+        json_put(o, "errors", json_u64(e->errors), ok);
+        json_append(a, o, ok);
+    }
+    return a;
+}
+
 static json_t *json_results(const struct run_result *r, bool *ok)
 {
     json_t *o = json_object();
@@ -252,6 +278,7 @@ static json_t *json_results(const struct run_result *r, bool *ok)
     json_put(cpu, "client_bound", json_boolean(r->client_bound), ok);
     json_put(o, "cpu", cpu, ok);
     json_put(o, "server_drops", json_drops(r, ok), ok);
+    json_put(o, "intervals", json_intervals(r, ok), ok);
     return o;
 }
 

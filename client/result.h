@@ -114,6 +114,25 @@ struct server_counters {
     struct server_drops drops;
 };
 
+/*
+ * One entry of the interval series (interval.h): t_s is the interval's end
+ * from the start of the measured phase, span_s its length; p50/p99 are -1
+ * when no reply came in it; lost and errors (mismatches and error frames)
+ * are counted in it, not since the start.
+ */
+struct run_interval {
+    double t_s;
+    double span_s;
+    uint64_t replies;
+    double replies_per_s;
+    double p50_us;
+    double p99_us;
+    uint64_t lost;
+    uint64_t errors;
+};
+/* An hour at the default 1 s; a longer run keeps its first hour of entries. */
+#define RESULT_MAX_INTERVALS 3600
+
 struct run_result {
     struct run_config config;
     struct run_env env;
@@ -149,6 +168,9 @@ struct run_result {
     double client_thread_share;
     double server_share;
     bool client_bound;
+    /* The interval series (interval.h); 0 entries after shout merge or from an older file. */
+    struct run_interval intervals[RESULT_MAX_INTERVALS];
+    uint32_t interval_count;
 };
 
 #endif

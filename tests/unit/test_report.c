@@ -1,6 +1,6 @@
 /*
  * Unit tests for client/report.h: the JSON result file (written, read back
- * exactly, checked as a reader sees it), the table, the progress line and
+ * exactly, checked as a reader sees it), the table and
  * the environment. shout merge is test_merge.c, the stats port client
  * test_report_stats.c.
  */
@@ -399,27 +399,6 @@ static void table_shows_service_time_only_for_paced_runs(void **state)
     free(r);
 }
 
-static void progress_line_rewrites_itself(void **state)
-{
-    (void)state;
-    struct hist h;
-    hist_init(&h);
-    hist_record(&h, 31000);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    assert_non_null(out);
-    report_progress(out, 3.0, 12345, &h);
-    fclose(out);
-    assert_true(len > 0);
-    assert_int_equal(text[len - 1], '\r');
-    assert_null(strchr(text, '\n'));
-    assert_non_null(strstr(text, "12345 replies"));
-    assert_non_null(strstr(text, "4115/s"));
-    assert_non_null(strstr(text, "p50 31.0us"));
-    free(text);
-}
-
 static void capture_env_fills_what_it_knows_and_marks_the_rest_unknown(void **state)
 {
     (void)state;
@@ -452,7 +431,6 @@ int main(void)
         cmocka_unit_test(read_json_refuses_another_format_and_reads_unversioned_files),
         cmocka_unit_test(json_reals_are_shortest_and_sums_are_integers),
         cmocka_unit_test(table_shows_service_time_only_for_paced_runs),
-        cmocka_unit_test(progress_line_rewrites_itself),
         cmocka_unit_test(capture_env_fills_what_it_knows_and_marks_the_rest_unknown),
     };
     return cmocka_run_group_tests(tests, make_test_dir, remove_test_dir);
