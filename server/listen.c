@@ -118,7 +118,8 @@ int listeners_open(struct listeners *ls, const struct kernel *kernel, struct lis
             break;
     }
     if (!ls->quiet)
-        fprintf(stderr, "shoutd: cannot listen on %s port %u: %s\n", failed, port, strerror(-err));
+        fprintf(stderr, "shoutd: cannot listen on %s port %u%s%s: %s\n", failed, port,
+                ls->role ? ", " : "", ls->role ? ls->role : "", strerror(-err));
     return err;
 }
 

@@ -18,6 +18,9 @@
 struct listeners {
     const struct kernel *kernel; /* what opened them, and closes them */
     bool quiet;                  /* a failure is the caller's to tell (it will try again) */
+    /* What these sockets are for, named in a failure's message (the stats port's flags), or NULL.
+     */
+    const char *role;
     int tcp_fds[OPTIONS_MAX_LISTEN];
     int udp_fds[OPTIONS_MAX_LISTEN];
     size_t count;

@@ -324,6 +324,11 @@ static int server_open_main_and_stats(struct server *server, size_t stats_count)
         if (opts->stats_port_follows)
             stats_port = server->listeners.port == 65535 ? 0 : server->listeners.port + 1;
         bool last = !pick_pair || tries + 1 == SERVER_PORT_PAIR_TRIES;
+        /* A taken port + 1 is the stats port's: say so, and which flags move it or drop it. */
+        server->stats_listener.role =
+            opts->stats_port_follows
+                ? "the stats port (--port + 1): give --stats-port N for another, or --no-stats"
+                : "the stats port (--stats-port): give another, or --no-stats";
         server->stats_listener.quiet = !last;
         /*
          * The stats port answers quickly, but a connect flood (a scraper per
