@@ -139,7 +139,7 @@ int flow_connect(struct flow *f, const struct flow_config *cfg, const char *host
     char why[FLOW_WHY_MAX];
     memset(f, 0, sizeof *f);
     f->fd = -1;
-    if (net_resolve(host, port, cfg->udp, &list, why, sizeof why) != 0) {
+    if (net_resolve(host, port, cfg->udp, cfg->family, &list, why, sizeof why) != 0) {
         snprintf(f->why, sizeof f->why, "%s", why);
         return -EHOSTUNREACH;
     }

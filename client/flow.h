@@ -103,6 +103,7 @@ struct flow_config {
     uint32_t size;       /* payload bytes (FLOW_SOCKPERF: the whole message) */
     uint32_t window;     /* requests in flight at most, 1 to FLOW_WINDOW_MAX */
     uint64_t timeout_ns; /* UDP: a request unanswered this long after its send is lost */
+    int family;          /* flow_connect's address family; 0 (AF_UNSPEC) for either */
 };
 
 /* The timings of one request that got its right reply. */

@@ -26,6 +26,7 @@ void measure_flow_config(const struct run_config *cfg, struct flow_config *fc)
         .size = cfg->size,
         .window = cfg->pipeline ? cfg->pipeline : 1,
         .timeout_ns = (uint64_t)(cfg->timeout_s * MEASURE_NS_PER_S),
+        .family = cfg->family,
     };
 }
 

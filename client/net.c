@@ -18,15 +18,15 @@ int64_t net_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int net_resolve(const char *host, const char *port, bool udp, struct addrinfo **list, char *why,
-                size_t why_cap)
+int net_resolve(const char *host, const char *port, bool udp, int family, struct addrinfo **list,
+                char *why, size_t why_cap)
 {
     /*
      * No AI_ADDRCONFIG: on a host whose only interface is loopback it hides
      * the very addresses a local server listens on.
      */
     struct addrinfo hints = {
-        .ai_family = AF_UNSPEC,
+        .ai_family = family,
         .ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM,
         .ai_flags = AI_NUMERICSERV,
     };

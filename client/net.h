@@ -24,10 +24,11 @@ int64_t net_now_ms(void);
 
 /*
  * Resolve host (a name or an IPv4/IPv6 literal) and a numeric port for TCP or
- * UDP into *list. Returns 0, or -1 with a one-line reason in why.
+ * UDP into *list, only addresses of family (AF_INET, AF_INET6; AF_UNSPEC for
+ * both). Returns 0, or -1 with a one-line reason in why.
  */
-int net_resolve(const char *host, const char *port, bool udp, struct addrinfo **list, char *why,
-                size_t why_cap);
+int net_resolve(const char *host, const char *port, bool udp, int family, struct addrinfo **list,
+                char *why, size_t why_cap);
 
 /*
  * Open a non-blocking socket for ai and connect it, waiting at most

@@ -41,6 +41,7 @@ struct peer_options {
     const char *host;
     const char *port; /* decimal */
     bool udp;
+    int family;       /* -4, -6: AF_INET or AF_INET6; 0 (AF_UNSPEC) for either */
     double timeout_s; /* for messages; timeout_ms is what is used */
     int timeout_ms;
 };

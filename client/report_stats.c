@@ -64,7 +64,7 @@ static int stats_download(const char *host, uint16_t port, char *buf, size_t cap
     snprintf(port_text, sizeof port_text, "%u", (unsigned)port);
     struct addrinfo *list;
     char why[256];
-    if (net_resolve(host, port_text, false, &list, why, sizeof why) != 0)
+    if (net_resolve(host, port_text, false, AF_UNSPEC, &list, why, sizeof why) != 0)
         return -EHOSTUNREACH;
     int64_t deadline_ms = net_now_ms() + STATS_TIMEOUT_MS;
     int rc = -ECONNREFUSED;

@@ -41,6 +41,7 @@ struct run_config {
     uint32_t client_cpu_count;
     uint16_t stats_port; /* the server's stats port; 0 = not asked */
     bool busy_poll;      /* ping --busy-poll: replies were waited for by spinning */
+    int family;          /* -4, -6: AF_INET or AF_INET6; 0 (AF_UNSPEC) for either; not in JSON */
 };
 
 struct run_env {
