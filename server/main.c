@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 
+#include "resolve.h"
 #include "sandbox.h"
 #include "server.h"
 
@@ -21,6 +22,9 @@ int main(int argc, char **argv)
     case OPTIONS_RUN:
         break;
     }
+    /* Names first: the sandbox, later, allows no resolver. A name that fails is a usage error. */
+    if (resolve_listen(&server.opts) != 0)
+        return 2;
     /* --user is looked up before anything is bound, so a wrong name costs nothing. */
     struct sandbox_user user;
     if (sandbox_find_user(server.opts.user, &user) != 0)

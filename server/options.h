@@ -1,7 +1,10 @@
 /*
  * options: shoutd's command line. options_parse fills a struct from argv
  * and reports a bad option with a one-line message; options_format writes
- * a struct back as arguments. Nothing is allocated: the listen addresses
+ * a struct back as arguments. Every option is one entry of a table in
+ * options.c (name, short name, argument kind, default, range, help), from
+ * which getopt's tables, the defaults and --help (and so the man page) are
+ * made. Sizes and durations are read by lib/units.h. Nothing is allocated: the listen addresses
  * are copied into the struct itself, and the caller owns every buffer.
  */
 #ifndef SHOUTD_OPTIONS_H
@@ -50,8 +53,8 @@
 
 struct listen_addr {
     struct sockaddr_storage addr; /* port filled in once known */
-    socklen_t addr_len;
-    char text[64]; /* as the user wrote it, for logs */
+    socklen_t addr_len;           /* 0: text is a host name, for resolve_listen (resolve.h) */
+    char text[64];                /* as the user wrote it, for logs */
 };
 
 struct options {

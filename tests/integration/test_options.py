@@ -2,9 +2,10 @@
 
 import os
 import re
+import socket
 import unittest
 
-from shoutlib import SHOUTD, Server, run_program
+from shoutlib import SHOUTD, Server, connect, recv_exact, run_program
 
 BAD_OPTIONS = (
     ("--port", "70000"),
@@ -13,7 +14,8 @@ BAD_OPTIONS = (
     ("--port",),
     ("--max-frame", "abc"),
     ("--max-frame", "-5"),
-    ("--listen", "not-an-address"),
+    ("--listen", "not/an-address"),
+    ("--listen", "-x"),
     ("--listen", "256.0.0.1"),
     ("--max-output", "0"),
     ("--max-output", "2G"),
@@ -26,7 +28,10 @@ BAD_OPTIONS = (
     ("--frame-timeout", "-1"),
     ("--frame-timeout", "1.5"),
     ("--idle-timeout", "86401"),
-    ("--write-timeout", "10s"),
+    ("--write-timeout", "10x"),
+    ("--grace", "0.5"),
+    ("--grace", "2h"),
+    ("--max-frame", "0.1K"),
     ("--backlog", "0"),
     ("--backlog", "65536"),
     ("--ipv6-prefix", "0"),
@@ -68,6 +73,102 @@ class OptionsTest(unittest.TestCase):
         result = run_program(SHOUTD, "--version")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertRegex(result.stdout.decode(), re.compile(r"\d+\.\d+\.\d+"))
+
+
+class OptionMessagesTest(unittest.TestCase):
+    """Each refusal is one line, prefixed 'shoutd: ', with exit status 2."""
+
+    def refused(self, *args):
+        result = run_program(SHOUTD, *args)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        lines = result.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("shoutd: "), lines)
+        return lines[0]
+
+    def test_every_bad_option_is_one_prefixed_line(self):
+        for args in BAD_OPTIONS:
+            with self.subTest(args=args):
+                self.refused(*args)
+
+    def test_grace_says_it_wants_whole_seconds(self):
+        self.assertIn("whole seconds", self.refused("--grace", "0.5"))
+
+    def test_no_stats_with_a_stats_port_is_a_contradiction(self):
+        line = self.refused("--no-stats", "--stats-port", "5")
+        self.assertIn("--no-stats", line)
+        self.assertIn("--stats-port", line)
+
+    def test_per_source_cap_above_the_total_is_a_contradiction(self):
+        line = self.refused("--max-conns", "10", "--max-conns-per-ip", "11")
+        self.assertIn("--max-conns-per-ip 11 is above --max-conns 10", line)
+
+    def test_one_listen_address_twice_is_a_duplicate(self):
+        self.assertIn("twice", self.refused("--listen", "127.0.0.1", "--listen", "127.0.0.1"))
+        self.assertIn("twice", self.refused("--listen", "::1", "--listen", "[::1]"))
+
+    def test_a_name_that_resolves_to_a_listed_address_is_a_duplicate(self):
+        line = self.refused("--port", "0", "--listen", "127.0.0.1", "--listen", "localhost")
+        self.assertIn("localhost gives 127.0.0.1, which is listed already", line)
+
+
+class OptionValuesTest(unittest.TestCase):
+    """Durations, sizes and host names that shoutd takes, as a running server shows."""
+
+    def start(self, *args):
+        server = Server(*args)
+        self.addCleanup(server.close)
+        return server
+
+    def test_durations_and_sizes_take_unit_suffixes(self):
+        server = self.start("--no-stats", "--frame-timeout", "10s", "--idle-timeout", "2m",
+                            "--write-timeout", "2000ms", "--grace", "1s", "--max-frame", "64KiB")
+        with connect(server.port) as sock:
+            sock.sendall(b"units")
+            self.assertEqual(recv_exact(sock, 5), b"UNITS")
+        self.assertEqual(server.stop(), 0, server.stderr_text())
+
+    def test_listen_takes_a_host_name(self):
+        server = self.start("--no-stats", "--listen", "localhost")
+        with connect(server.port) as sock:
+            sock.sendall(b"name")
+            self.assertEqual(recv_exact(sock, 4), b"NAME")
+        self.assertEqual(server.stop(), 0)
+        self.assertIn("127.0.0.1", server.stderr_text())
+
+    def test_short_options_follow_iperf3(self):
+        server = self.start("--no-stats", "-B", "127.0.0.1")
+        self.assertEqual(server.stop(), 0)
+        result = run_program(SHOUTD, "-v")
+        self.assertEqual(result.returncode, 0)
+        self.assertTrue(result.stdout.startswith(b"shoutd "))
+
+
+class StatsPortTakenTest(unittest.TestCase):
+    """A taken port + 1 is named as the stats port, with the flags that avoid it."""
+
+    def test_message_names_the_stats_port_and_its_flags(self):
+        for _ in range(20):
+            with socket.socket() as main, socket.socket() as stats:
+                main.bind(("127.0.0.1", 0))
+                port = main.getsockname()[1]
+                if port == 65535:
+                    continue
+                try:
+                    stats.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                stats.listen()
+                main.close()
+                result = run_program(SHOUTD, "--port", str(port))
+                break
+        else:
+            self.skipTest("found no free pair of ports")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        text = result.stderr.decode()
+        self.assertIn(f"port {port + 1}, the stats port", text)
+        self.assertIn("--stats-port", text)
+        self.assertIn("--no-stats", text)
 
 
 def cgroup_memory_max():
