@@ -1,0 +1,72 @@
+"""cmake --install into a scratch prefix puts the programs, shoutd's man page
+and its systemd unit where Debian would, and `man` renders the page with
+every option that `shoutd --help` lists (both come from one table)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BUILD_DIR = sys.argv[1] if len(sys.argv) > 1 else None
+SHOUTD = sys.argv[2] if len(sys.argv) > 2 else None
+
+
+class InstallTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if not BUILD_DIR or not shutil.which("man"):
+            raise unittest.SkipTest("needs the build directory and man (man-db)")
+        cls.prefix = tempfile.mkdtemp(prefix="shout-install-")
+        subprocess.run(["cmake", "--install", BUILD_DIR, "--prefix", cls.prefix],
+                       check=True, capture_output=True, timeout=120)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.prefix, ignore_errors=True)
+
+    def path(self, *parts):
+        return os.path.join(self.prefix, *parts)
+
+    def test_programs_are_in_bin(self):
+        for program in ("shoutd", "shout"):
+            with self.subTest(program=program):
+                self.assertTrue(os.access(self.path("bin", program), os.X_OK))
+        result = subprocess.run([self.path("bin", "shoutd"), "--version"], capture_output=True,
+                                timeout=30, check=False)
+        self.assertEqual(result.returncode, 0)
+        self.assertTrue(result.stdout.startswith(b"shoutd "))
+
+    def test_systemd_unit_is_in_lib_systemd_system(self):
+        with open(self.path("lib", "systemd", "system", "shoutd.service")) as unit:
+            self.assertIn("ExecStart=", unit.read())
+
+    def man(self, *args):
+        env = dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="100", LANG="C.UTF-8")
+        result = subprocess.run(["man", *args], capture_output=True, env=env, timeout=60,
+                                check=False)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.decode(errors="replace")
+
+    def test_man_renders_the_installed_page_with_every_option(self):
+        page = self.path("share", "man", "man8", "shoutd.8")
+        self.assertTrue(os.path.exists(page), page)
+        by_file = self.man("-l", page)
+        by_path = self.man("-M", self.path("share", "man"), "8", "shoutd")
+        self.assertIn("shoutd", by_path)
+        help_text = subprocess.run([SHOUTD, "--help"], capture_output=True, check=True,
+                                   timeout=30).stdout.decode()
+        options = set(re.findall(r"--[a-z][a-z0-9-]+", help_text))
+        self.assertGreater(len(options), 20)
+        # man may hyphenate or use Unicode hyphens: compare on plain hyphens.
+        rendered = by_file.replace("\u2010", "-").replace("\u2212", "-")
+        for option in sorted(options):
+            with self.subTest(option=option):
+                self.assertIn(option, rendered)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)
