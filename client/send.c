@@ -94,8 +94,16 @@ static int send_print(uint8_t *req, size_t len, bool always_newline)
     if (always_newline || len == 0 || req[len - 1] != '\n')
         fputc('\n', stdout);
     /* Flush each reply, so that an interactive session sees it at once. */
-    if (fflush(stdout) != 0 || ferror(stdout))
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        /*
+         * The reader went away (shout send | head): a filter stops quietly
+         * then. SIGPIPE is ignored for the sockets' sake, so the status a
+         * filter killed by it would have is given by hand.
+         */
+        if (errno == EPIPE)
+            return SEND_EXIT_STDOUT_CLOSED;
         return send_fail(SEND_EXIT_LOCAL, "writing standard output: %s", strerror(errno));
+    }
     return SEND_EXIT_OK;
 }
 

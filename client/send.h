@@ -30,6 +30,8 @@ enum send_exit {
     SEND_EXIT_SERVER_LIMITED = 7,
     /* ping, load: Ctrl-C or SIGTERM ended the run; what was measured is still reported */
     SEND_EXIT_INTERRUPTED = 130,
+    /* send: standard output was closed (EPIPE); quiet, 128 + SIGPIPE like a filter */
+    SEND_EXIT_STDOUT_CLOSED = 141,
 };
 
 /* The largest UDP payload over IPv4: 65535 less the IP and UDP headers. */
