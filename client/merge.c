@@ -36,12 +36,18 @@ static const char merge_usage[] =
     "inside merged files), and more than 256 runs in all are refused. Files\n"
     "without \"format\" (shout before format 1) are read, without that check.\n"
     "\n"
+    "A FILE - is standard input (once).\n"
+    "\n"
     "  --json OUT   also write the merged result to OUT, in the same JSON format\n"
     "               (OUT - is standard output; the table then goes to stderr)\n"
     "  -h, --help   show this help and exit\n"
     "\n"
     "Exit status: 0 merged; 1 a file could not be read or written; 2 usage error,\n"
-    "or files that cannot be merged.\n";
+    "or files that cannot be merged.\n"
+    "\n"
+    "Examples:\n"
+    "  shout merge a.json b.json --json all.json\n"
+    "  ssh box2 cat load.json | shout merge load.json -\n";
 
 int report_merge_check(const struct run_result *a, const struct run_result *b, char *why,
                        size_t why_cap)
@@ -233,28 +239,33 @@ static int merge_parse_args(int argc, char **argv, const char **files, size_t *f
             options_done = true;
         } else if (!options_done && strcmp(arg, "--json") == 0) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "shout merge: --json needs a file name\n");
+                fprintf(stderr, "shout: --json needs a file name\n");
                 return MERGE_EXIT_USAGE;
             }
             *json_out = argv[++i];
         } else if (!options_done && strncmp(arg, "--json=", 7) == 0) {
             *json_out = arg + 7;
         } else if (!options_done && arg[0] == '-' && arg[1] != '\0') {
-            fprintf(stderr, "shout merge: unknown option %s (see shout merge --help)\n", arg);
+            fprintf(stderr, "shout: unknown option %s (see shout merge --help)\n", arg);
             return MERGE_EXIT_USAGE;
         } else if (*file_count == MERGE_MAX_FILES) {
-            fprintf(stderr, "shout merge: at most %d files\n", MERGE_MAX_FILES);
+            fprintf(stderr, "shout: at most %d files\n", MERGE_MAX_FILES);
             return MERGE_EXIT_USAGE;
         } else {
+            for (size_t j = 0; strcmp(arg, "-") == 0 && j < *file_count; j++)
+                if (strcmp(files[j], "-") == 0) {
+                    fprintf(stderr, "shout: - (standard input) can be given once\n");
+                    return MERGE_EXIT_USAGE;
+                }
             files[(*file_count)++] = arg;
         }
     }
     if (*json_out && (*json_out)[0] == '\0') {
-        fprintf(stderr, "shout merge: --json needs a file name\n");
+        fprintf(stderr, "shout: --json needs a file name\n");
         return MERGE_EXIT_USAGE;
     }
     if (*file_count == 0) {
-        fprintf(stderr, "shout merge: no result files (see shout merge --help)\n");
+        fprintf(stderr, "shout: no result files (see shout merge --help)\n");
         return MERGE_EXIT_USAGE;
     }
     return -1;
@@ -270,19 +281,18 @@ static int merge_files(const char **files, size_t n, const char *json_out, struc
     char why[256];
     for (size_t i = 1; i < n; i++) {
         if (report_merge_check(&runs[0], &runs[i], why, sizeof why) < 0) {
-            fprintf(stderr, "shout merge: %s and %s cannot be merged: %s\n", files[0], files[i],
-                    why);
+            fprintf(stderr, "shout: %s and %s cannot be merged: %s\n", files[0], files[i], why);
             return MERGE_EXIT_USAGE;
         }
     }
     size_t first, second;
     if (report_merge_check_ids(runs, n, &first, &second, why, sizeof why) < 0) {
-        fprintf(stderr, "shout merge: %s and %s: %s\n", files[first], files[second], why);
+        fprintf(stderr, "shout: %s and %s: %s\n", files[first], files[second], why);
         return MERGE_EXIT_USAGE;
     }
     int server_from;
     if (report_merge(runs, n, merged, &server_from, why, sizeof why) < 0) {
-        fprintf(stderr, "shout merge: %s\n", why);
+        fprintf(stderr, "shout: %s\n", why);
         return MERGE_EXIT_USAGE;
     }
     /* A merged result is a new result: its own id, beside the ids it adds up. */
@@ -299,7 +309,7 @@ static int merge_files(const char **files, size_t n, const char *json_out, struc
                 "time, so adding them would count the server %zu times\n",
                 files[server_from], n, merged->config.host, (unsigned)merged->config.port, n);
     if (fflush(table) != 0) {
-        fprintf(stderr, "shout merge: cannot write the table: %s\n", strerror(errno));
+        fprintf(stderr, "shout: cannot write the table: %s\n", strerror(errno));
         return MERGE_EXIT_FAILURE;
     }
     if (json_out && report_write_json(merged, json_out) < 0)
@@ -311,7 +321,7 @@ int report_merge_main(int argc, char **argv)
 {
     const char **files = calloc(MERGE_MAX_FILES, sizeof *files);
     if (!files) {
-        fprintf(stderr, "shout merge: out of memory\n");
+        fprintf(stderr, "shout: out of memory\n");
         return MERGE_EXIT_FAILURE;
     }
     size_t n;
@@ -324,7 +334,7 @@ int report_merge_main(int argc, char **argv)
     /* runs[n] is the merged result. */
     struct run_result *runs = calloc(n + 1, sizeof *runs);
     if (!runs) {
-        fprintf(stderr, "shout merge: out of memory for %zu results\n", n);
+        fprintf(stderr, "shout: out of memory for %zu results\n", n);
         free(files);
         return MERGE_EXIT_FAILURE;
     }

@@ -475,7 +475,9 @@ int report_parse_json(const char *text, size_t len, struct run_result *r, char *
 
 int report_read_json(const char *path, struct run_result *r)
 {
-    FILE *in = fopen(path, "r");
+    /* "-" is standard input, as for any filter; shout merge takes it once. */
+    bool from_stdin = strcmp(path, "-") == 0;
+    FILE *in = from_stdin ? stdin : fopen(path, "r");
     if (!in) {
         int rc = -errno;
         fprintf(stderr, "shout: cannot read %s: %s\n", path, strerror(-rc));
@@ -483,7 +485,8 @@ int report_read_json(const char *path, struct run_result *r)
     }
     struct stat st;
     if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > PARSE_MAX_BYTES) {
-        fclose(in);
+        if (!from_stdin)
+            fclose(in);
         fprintf(stderr, "shout: %s: over %u MiB, not a shout result\n", path,
                 PARSE_MAX_BYTES >> 20);
         return -EFBIG;
@@ -495,7 +498,8 @@ int report_read_json(const char *path, struct run_result *r)
     json_error_t error;
     json_t *root = json_loadf(in, JSON_REJECT_DUPLICATES, &error);
     bool read_failed = ferror(in);
-    fclose(in);
+    if (!from_stdin)
+        fclose(in);
     if (!root) {
         if (read_failed)
             fprintf(stderr, "shout: cannot read %s: read error\n", path);
