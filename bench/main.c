@@ -4,11 +4,47 @@
  * work (--benchmark_filter, --benchmark_out=FILE --benchmark_out_format=json,
  * --benchmark_repetitions, ...).
  */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "bench.h"
 #include "gbench.h"
 
+/*
+ * Google Benchmark's own --help knows nothing of the variables that place
+ * and size the e2e benchmarks (bench_e2e.c): say them first, then let it
+ * print its flags and exit.
+ */
+static const char bench_env_help[] =
+    "shout-bench: shout's Google Benchmark suite (core and e2e benchmarks).\n"
+    "\n"
+    "Environment:\n"
+    "  SHOUT_BENCH_CLIENT_CPU=N|none  the CPU shout-bench pins itself to (default:\n"
+    "                                 the first CPU it may use; none: not pinned)\n"
+    "  SHOUT_BENCH_SERVER_CPU=N|none  the CPU of the shoutd it starts for the e2e\n"
+    "                                 benchmarks (default: the client's CPU)\n"
+    "  SHOUT_BENCH_E2E_ITERATIONS=N   run every e2e benchmark exactly N iterations\n"
+    "                                 (default: as many as Google Benchmark decides)\n"
+    "The placement is recorded in the JSON context (e2e_client_cpu, e2e_server_cpu).\n"
+    "\n"
+    "Google Benchmark's flags:\n";
+
+static bool bench_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
+    /* Before registering: the e2e set-up pins the process and checks the variables. */
+    if (bench_wants_help(argc, argv)) {
+        fputs(bench_env_help, stdout);
+        fflush(stdout);
+    }
     bench_core_register();
     if (bench_e2e_register() != 0)
         return 2;
