@@ -367,17 +367,25 @@ static int shout_misplaced_option(int argc, char **argv)
     const char *arg = argv[1];
     char name[64];
     size_t len = strcspn(arg + 2, "=");
-    if (strncmp(arg, "--", 2) != 0 || len == 0 || len >= sizeof name)
-        return -1;
-    memcpy(name, arg + 2, len);
-    name[len] = '\0';
-    if (!cli_find_name(name))
+    bool known = false;
+    if (strncmp(arg, "--", 2) == 0 && len > 0 && len < sizeof name) {
+        memcpy(name, arg + 2, len);
+        name[len] = '\0';
+        known = cli_find_name(name) != NULL;
+    } else if (arg[0] == '-' && arg[1] != '\0' && arg[1] != '-') {
+        for (int cmd = 0; cmd < CLI_CMD_COUNT; cmd++)
+            known |= cli_short_id((enum cli_cmd)cmd, (unsigned char)arg[1]) != 0;
+    }
+    if (!known)
         return -1;
     const char *cmd = "send|ping|load";
-    for (int i = 2; i < argc; i++)
+    for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "send") == 0 || strcmp(argv[i], "ping") == 0 ||
-            strcmp(argv[i], "load") == 0)
+            strcmp(argv[i], "load") == 0) {
             cmd = argv[i];
+            break;
+        }
+    }
     return shout_usage_error("options come after the subcommand: shout %s %s ...", cmd, arg);
 }
 

@@ -6,14 +6,15 @@ Every run is on loopback and ends by --count, never by the clock."""
 
 import json
 import re
+import os
 import subprocess
 import tempfile
+import threading
 import unittest
-import os
 
-from shoutlib import SHOUT, TIMEOUT, Server, run_program
+from shoutlib import SHOUT, TIMEOUT, Server, have_ipv6_loopback, run_program
 
-EXIT_OK, EXIT_USAGE, EXIT_STDOUT_CLOSED = 0, 2, 141
+EXIT_OK, EXIT_USAGE, EXIT_NETWORK, EXIT_STDOUT_CLOSED = 0, 2, 3, 141
 
 
 def shout(*args, stdin=b""):
@@ -165,7 +166,7 @@ class AgainstServerTest(unittest.TestCase):
         lines = (b"a" * 99 + b"\n") * 30000
         proc = subprocess.Popen([SHOUT, "send", "-p", self.port], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        writer = __import__("threading").Thread(target=self.feed, args=(proc.stdin, lines))
+        writer = threading.Thread(target=self.feed, args=(proc.stdin, lines))
         writer.start()
         self.assertEqual(proc.stdout.read(5), b"AAAAA")
         proc.stdout.close()
@@ -183,11 +184,40 @@ class AgainstServerTest(unittest.TestCase):
             pass  # shout stopped reading, as it should once stdout closed
 
 
+@unittest.skipUnless(have_ipv6_loopback(), "no IPv6 loopback")
+class AddressFamilyTest(unittest.TestCase):
+    """-4 and -6 keep the addresses of one family: against a shoutd on ::1
+    only, an IPv6 literal works with -6 and an IPv4 one finds nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--listen", "::1")
+        cls.port = str(cls.server.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.server.close()
+
+    def test_ipv6_only_reaches_an_ipv6_server(self):
+        for cmd in (("send", "hi"), ("ping", "--warmup", "0", "-c", "3")):
+            with self.subTest(cmd=cmd[0]):
+                result = shout(cmd[0], "-6", "--host", "::1", "-p", self.port, *cmd[1:])
+                self.assertEqual(result.returncode, EXIT_OK, result.stderr)
+
+    def test_ipv4_only_does_not_take_an_ipv6_address(self):
+        result = shout("send", "-4", "--host", "::1", "-p", self.port, "hi")
+        self.assertEqual(result.returncode, EXIT_NETWORK, result.stderr)
+
+
 class MessageTest(unittest.TestCase):
 
     def test_options_before_the_subcommand_are_named_as_such(self):
         one_line_error(self, shout("--port", "5", "send", "x"), EXIT_USAGE,
                        "options come after the subcommand", "shout send --port")
+        one_line_error(self, shout("-c", "4", "load", "send"), EXIT_USAGE,
+                       "options come after the subcommand", "shout load -c")
+        one_line_error(self, shout("--bogus", "send"), EXIT_USAGE, "unknown option '--bogus'")
 
     def test_a_host_with_a_port_or_brackets_is_a_usage_error(self):
         for cmd in ("send", "ping", "load"):
