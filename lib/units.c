@@ -41,7 +41,7 @@ static int units_scan_number(const char **text, struct units_number *n)
             return -EINVAL;
         int decimals = 0;
         for (; *p >= '0' && *p <= '9'; p++, decimals++) {
-            if (decimals == UNITS_MAX_DECIMALS) {
+            if (decimals >= UNITS_MAX_DECIMALS) {
                 /* Trailing zeros past the limit change nothing; other digits are too precise. */
                 if (*p != '0')
                     return -EINVAL;

@@ -89,6 +89,14 @@ static void duration_takes_at_most_nine_decimals(void **state)
     assert_true(duration("1.0000000010") == S + 1);
     uint64_t ns;
     assert_int_equal(units_parse_duration_ns("1.0000000001", UINT64_MAX, &ns), -EINVAL);
+    /*
+     * A digit after zeros past the ninth decimal is still too precise: the
+     * check once looked only at the tenth, and the scale overflowed to 0 (a
+     * division by zero fuzz_options found through --max-frame).
+     */
+    assert_int_equal(units_parse_duration_ns("0.44444444000000000000000000001", UINT64_MAX, &ns),
+                     -EINVAL);
+    assert_true(duration("0.5000000000000000000000000") == S / 2);
 }
 
 static void size_suffixes_are_binary_and_case_blind(void **state)
