@@ -1,6 +1,8 @@
-"""cmake --install into a scratch prefix puts the programs, shoutd's man page
-and its systemd unit where Debian would, and `man` renders the page with
-every option that `shoutd --help` lists (both come from one table)."""
+"""cmake --install into a scratch prefix puts the programs, the man pages
+(shoutd.8, shout.1, shout-bench.1), the bash completions and the systemd unit
+where Debian would; `man` renders each page, shoutd's with every option that
+`shoutd --help` lists (both come from one table), and the unit runs the
+prefix's shoutd."""
 
 import os
 import re
@@ -42,7 +44,23 @@ class InstallTest(unittest.TestCase):
 
     def test_systemd_unit_is_in_lib_systemd_system(self):
         with open(self.path("lib", "systemd", "system", "shoutd.service")) as unit:
-            self.assertIn("ExecStart=", unit.read())
+            text = unit.read()
+        exec_start = re.findall(r"^ExecStart=(\S+)", text, re.M)
+        self.assertEqual(exec_start, [self.path("bin", "shoutd")])
+
+    def test_bash_completions_are_installed(self):
+        directory = self.path("share", "bash-completion", "completions")
+        for program, expected in (("shout", ("send", "merge", "--port", "--connections")),
+                                  ("shoutd", ("--listen", "--max-conns"))):
+            with self.subTest(program=program):
+                with open(os.path.join(directory, program)) as script:
+                    text = script.read()
+                self.assertIn("complete -o default -F _%s %s" % (program, program), text)
+                for word in expected:
+                    self.assertIn(word, text)
+                if shutil.which("bash"):
+                    subprocess.run(["bash", "-n", os.path.join(directory, program)], check=True,
+                                   timeout=30)
 
     def man(self, *args):
         env = dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="100", LANG="C.UTF-8")
@@ -50,6 +68,16 @@ class InstallTest(unittest.TestCase):
                                 check=False)
         self.assertEqual(result.returncode, 0, result.stderr)
         return result.stdout.decode(errors="replace")
+
+    def test_man_renders_the_section_1_pages(self):
+        for program, expected in (("shout", ("SUBCOMMANDS", "shout load", "--connections")),
+                                  ("shout-bench", ("SHOUT_BENCH_CLIENT_CPU",))):
+            with self.subTest(program=program):
+                page = self.path("share", "man", "man1", program + ".1")
+                self.assertTrue(os.path.exists(page), page)
+                rendered = self.man("-l", page).replace("\u2010", "-").replace("\u2212", "-")
+                for word in expected:
+                    self.assertIn(word, rendered)
 
     def test_man_renders_the_installed_page_with_every_option(self):
         page = self.path("share", "man", "man8", "shoutd.8")
