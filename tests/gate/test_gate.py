@@ -125,7 +125,7 @@ def jittered(doc, fraction):
 
 
 def shout_bucket_low(value):
-    """shout's histogram layout (README, "JSON output"): a bucket per value under
+    """shout's histogram layout (docs/results.md, "JSON output"): a bucket per value under
     256 ns, above that 128 buckets per power of two."""
     value = int(value)
     if value < 256:

@@ -1,5 +1,5 @@
 """shout merge end to end, on result files this test writes itself following
-the documented JSON format (README, "JSON output"), and the server counters of
+the documented JSON format (docs/results.md, "JSON output"), and the server counters of
 a real `shout ping` read from a fake stats port that this test serves.
 
 The histogram layout is modelled here independently of lib/hist.c: values

@@ -232,7 +232,7 @@ class StatsStayOnLoopbackTest(Ipv6Case):
         self.assertEqual(self.stats("::1")["pid"], self.server.proc.pid)
 
     def test_shout_ping_finds_the_counters_with_no_stats_flag(self):
-        # --host ::1 --port P, as the README's --port 0 recipe does: no --stats-port.
+        # --host ::1 --port P, as docs/shoutd.md's --port 0 recipe does: no --stats-port.
         out = os.path.join(self.enterContext(tempfile.TemporaryDirectory()), "ping.json")
         result = run_program(SHOUT, "ping", "--host", "::1", "--port", str(self.port),
                              "--count", "50", "--json", out)
