@@ -95,7 +95,8 @@ static enum peer_status peer_connect_from(struct peer *p, const struct addrinfo 
 enum peer_status peer_open(struct peer *p, const struct peer_options *opt)
 {
     *p = (struct peer){.opt = *opt, .fd = -1};
-    if (net_resolve(opt->host, opt->port, opt->udp, opt->family, &p->addrs, p->why, sizeof p->why) != 0)
+    if (net_resolve(opt->host, opt->port, opt->udp, opt->family, &p->addrs, p->why,
+                    sizeof p->why) != 0)
         return PEER_NETWORK;
     enum peer_status status = PEER_NO_MEMORY;
     p->rx_cap = PEER_RX_CAP;
