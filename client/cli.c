@@ -31,7 +31,7 @@ static const struct cli_option cli_table[] = {
     {CLI_HOST, "host", {0, 0, 0}, S | P | L, CLI_ARG_TEXT, "HOST", "127.0.0.1", NULL, 0, 0,
      "the server: a name, or an IPv4 or IPv6 address\n"
      "without brackets or port; each of its addresses\n"
-     "is tried in turn"},
+     "is tried in turn (-6 with no --host: ::1)"},
     {CLI_PORT, "port", {'p', 'p', 'p'}, S | P | L, CLI_ARG_PORT, "PORT", "7680", NULL, 1, 65535,
      "the server's port"},
     {CLI_UDP, "udp", {'u', 'u', 'u'}, S | P | L, CLI_ARG_NONE, NULL, NULL, "TCP", 0, 0,
@@ -357,8 +357,8 @@ void cli_print_overview(FILE *out)
           "  0    success: every reply came, was right, and was printed\n"
           "  1    local failure: out of memory, or reading stdin or writing stdout failed\n"
           "  2    usage error: unknown option, bad value, options that contradict each\n"
-          "       other, a --host with a port or brackets, or a request the transport\n"
-          "       cannot carry\n"
+          "       other, a --host with a port or brackets or of the family -4/-6\n"
+          "       excludes, or a request the transport cannot carry\n"
           "  3    network error: host not found, connection refused or reset, or the\n"
           "       server closed the connection before the whole reply came\n"
           "  4    timeout: connecting, or no byte moved (TCP) or no reply came (UDP)\n"

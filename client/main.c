@@ -5,6 +5,7 @@
  * merge.c. It also answers --help and --version. Usage errors exit 2 with a
  * one-line message on stderr.
  */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
@@ -55,6 +56,25 @@ static int shout_check_host(const char *host)
         return shout_usage_error("--host takes no port: give --host %.*s --port %s",
                                  (int)(colon - host), host, colon + 1);
     return -1;
+}
+
+/*
+ * -4 or -6 against the host. With no --host, -6 means ::1: the default
+ * 127.0.0.1 could never be reached. An address literal of the other family
+ * is a contradiction on the command line, so a usage error, not the lookup
+ * failure (exit 3) getaddrinfo would make of it. A name is left to the
+ * lookup: only it knows which families the name has.
+ */
+static int shout_check_family(const char **host, bool host_given, int family)
+{
+    if (family == AF_INET6 && !host_given)
+        *host = "::1";
+    unsigned char addr[sizeof(struct in6_addr)];
+    int other = family == AF_INET ? AF_INET6 : AF_INET;
+    if (family == AF_UNSPEC || inet_pton(other, *host, addr) != 1)
+        return -1;
+    return shout_usage_error("%s: --host %s is an IPv%c address", family == AF_INET ? "-4" : "-6",
+                             *host, other == AF_INET ? '4' : '6');
 }
 
 /* One option's value into the subcommand's options: -1 to go on, or an exit status. */
@@ -196,6 +216,11 @@ static int shout_send(int argc, char **argv)
     int rc = shout_parse(CLI_SEND, argc, argv, shout_send_option, &opt);
     if (rc >= 0)
         return rc;
+    /* The table's default is the one pointer a typed --host can never be. */
+    bool host_given = opt.peer.host != cli_find_name("host")->default_value;
+    rc = shout_check_family(&opt.peer.host, host_given, opt.peer.family);
+    if (rc >= 0)
+        return rc;
     return send_run(&opt, argv + optind, (size_t)(argc - optind));
 }
 
@@ -203,7 +228,7 @@ static int shout_send(int argc, char **argv)
 struct shout_measure {
     struct measure_options opt;
     bool is_load;
-    bool stats_given, duration_given, timeout_given, no_stats_given;
+    bool stats_given, duration_given, timeout_given, no_stats_given, host_given;
 };
 
 static int shout_measure_option(void *ctx, const struct cli_option *o, const char *text,
@@ -219,6 +244,7 @@ static int shout_measure_option(void *ctx, const struct cli_option *o, const cha
         if (strlen(text) >= sizeof cfg->host)
             return shout_usage_error("--host is longer than %zu bytes", sizeof cfg->host - 1);
         snprintf(cfg->host, sizeof cfg->host, "%s", text);
+        m->host_given = text != o->default_value;
         return shout_check_host(text);
     case CLI_PORT:
         cfg->port = (uint16_t)value;
@@ -296,6 +322,12 @@ static int shout_measure_finish(struct shout_measure *m)
 {
     struct measure_options *opt = &m->opt;
     struct run_config *cfg = &opt->cfg;
+    const char *host = cfg->host;
+    int rc = shout_check_family(&host, m->host_given, cfg->family);
+    if (rc >= 0)
+        return rc;
+    if (host != cfg->host)
+        snprintf(cfg->host, sizeof cfg->host, "%s", host);
     if (!m->timeout_given)
         cfg->timeout_s = cfg->udp ? MEASURE_UDP_TIMEOUT_S : MEASURE_TCP_TIMEOUT_S;
     if (cfg->count > 0 && m->duration_given)

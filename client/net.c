@@ -33,7 +33,11 @@ int net_resolve(const char *host, const char *port, bool udp, int family, struct
     int rc = getaddrinfo(host, port, &hints, list);
     if (rc == 0)
         return 0;
-    snprintf(why, why_cap, "host %s: %s", host,
+    /* Under -4 or -6 a name may well exist, only not in that family: say which was asked. */
+    const char *asked = family == AF_INET    ? " (IPv4 only, -4)"
+                        : family == AF_INET6 ? " (IPv6 only, -6)"
+                                             : "";
+    snprintf(why, why_cap, "host %s%s: %s", host, asked,
              rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
     return -1;
 }

@@ -14,7 +14,7 @@ import unittest
 
 from shoutlib import SHOUT, TIMEOUT, Server, have_ipv6_loopback, run_program
 
-EXIT_OK, EXIT_USAGE, EXIT_NETWORK, EXIT_STDOUT_CLOSED = 0, 2, 3, 141
+EXIT_OK, EXIT_USAGE, EXIT_STDOUT_CLOSED = 0, 2, 141
 
 
 def shout(*args, stdin=b""):
@@ -187,7 +187,8 @@ class AgainstServerTest(unittest.TestCase):
 @unittest.skipUnless(have_ipv6_loopback(), "no IPv6 loopback")
 class AddressFamilyTest(unittest.TestCase):
     """-4 and -6 keep the addresses of one family: against a shoutd on ::1
-    only, an IPv6 literal works with -6 and an IPv4 one finds nothing."""
+    only, -6 reaches it with or without --host ::1, and an address of the
+    other family is refused before any lookup."""
 
     @classmethod
     def setUpClass(cls):
@@ -205,9 +206,19 @@ class AddressFamilyTest(unittest.TestCase):
                 result = shout(cmd[0], "-6", "--host", "::1", "-p", self.port, *cmd[1:])
                 self.assertEqual(result.returncode, EXIT_OK, result.stderr)
 
-    def test_ipv4_only_does_not_take_an_ipv6_address(self):
-        result = shout("send", "-4", "--host", "::1", "-p", self.port, "hi")
-        self.assertEqual(result.returncode, EXIT_NETWORK, result.stderr)
+    def test_ipv6_only_with_no_host_means_ipv6_loopback(self):
+        for cmd in (("send", "hi"), ("ping", "--warmup", "0", "-c", "3")):
+            with self.subTest(cmd=cmd[0]):
+                result = shout(cmd[0], "-6", "-p", self.port, *cmd[1:])
+                self.assertEqual(result.returncode, EXIT_OK, result.stderr)
+
+    def test_an_address_of_the_other_family_is_a_usage_error(self):
+        for cmd in ("send", "ping", "load"):
+            for flag, host, family in (("-4", "::1", "IPv6"), ("-6", "127.0.0.1", "IPv4")):
+                with self.subTest(cmd=cmd, flag=flag):
+                    # The flag after --host too: the check waits for the whole line.
+                    result = shout(cmd, "--host", host, flag, "-p", self.port)
+                    one_line_error(self, result, EXIT_USAGE, flag, host, family)
 
 
 class MessageTest(unittest.TestCase):
