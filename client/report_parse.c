@@ -473,6 +473,38 @@ int report_parse_json(const char *text, size_t len, struct run_result *r, char *
     return rc;
 }
 
+/*
+ * jansson's own json_loadf reads until the stream ends: from a pipe (shout
+ * merge -) or a FIFO that is forever. This reader hands it at most
+ * PARSE_MAX_BYTES and fails the load on the byte after.
+ */
+struct parse_stream {
+    FILE *in;
+    size_t left;
+    bool too_big;
+    bool read_failed;
+};
+
+static size_t parse_stream_read(void *buffer, size_t cap, void *data)
+{
+    struct parse_stream *s = data;
+    if (s->left == 0) {
+        s->too_big = fgetc(s->in) != EOF;
+        s->read_failed = ferror(s->in);
+        return s->too_big || s->read_failed ? (size_t)-1 : 0;
+    }
+    size_t got = fread(buffer, 1, cap < s->left ? cap : s->left, s->in);
+    s->left -= got;
+    s->read_failed = got == 0 && ferror(s->in);
+    return s->read_failed ? (size_t)-1 : got;
+}
+
+static int parse_refuse_size(const char *path)
+{
+    fprintf(stderr, "shout: %s: over %u MiB, not a shout result\n", path, PARSE_MAX_BYTES >> 20);
+    return -EFBIG;
+}
+
 int report_read_json(const char *path, struct run_result *r)
 {
     /* "-" is standard input, as for any filter; shout merge takes it once. */
@@ -483,31 +515,29 @@ int report_read_json(const char *path, struct run_result *r)
         fprintf(stderr, "shout: cannot read %s: %s\n", path, strerror(-rc));
         return rc;
     }
+    /* A file known to be too big is refused before a byte of it is parsed. */
     struct stat st;
     if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > PARSE_MAX_BYTES) {
         if (!from_stdin)
             fclose(in);
-        fprintf(stderr, "shout: %s: over %u MiB, not a shout result\n", path,
-                PARSE_MAX_BYTES >> 20);
-        return -EFBIG;
+        return parse_refuse_size(path);
     }
-    /*
-     * jansson reads the stream itself (no copy of the file in memory); the
-     * tree then goes through the same reader as report_parse_json's.
-     */
+    /* The tree then goes through the same reader as report_parse_json's. */
+    struct parse_stream stream = {.in = in, .left = PARSE_MAX_BYTES};
     json_error_t error;
-    json_t *root = json_loadf(in, JSON_REJECT_DUPLICATES, &error);
-    bool read_failed = ferror(in);
+    json_t *root = json_load_callback(parse_stream_read, &stream, JSON_REJECT_DUPLICATES, &error);
     if (!from_stdin)
         fclose(in);
     if (!root) {
-        if (read_failed)
+        if (stream.too_big)
+            return parse_refuse_size(path);
+        if (stream.read_failed)
             fprintf(stderr, "shout: cannot read %s: read error\n", path);
         else {
             parse_printable(error.text);
             fprintf(stderr, "shout: %s: not JSON: line %d: %s\n", path, error.line, error.text);
         }
-        return read_failed ? -EIO : -EBADMSG;
+        return stream.read_failed ? -EIO : -EBADMSG;
     }
     char why[PARSE_WHY_MAX + 32];
     int rc = parse_root(root, r, why, sizeof why);

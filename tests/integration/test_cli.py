@@ -14,7 +14,7 @@ import unittest
 
 from shoutlib import SHOUT, TIMEOUT, Server, have_ipv6_loopback, run_program
 
-EXIT_OK, EXIT_USAGE, EXIT_STDOUT_CLOSED = 0, 2, 141
+EXIT_OK, EXIT_LOCAL, EXIT_USAGE, EXIT_STDOUT_CLOSED = 0, 1, 2, 141
 
 
 def shout(*args, stdin=b""):
@@ -253,6 +253,35 @@ class MessageTest(unittest.TestCase):
                      ("ping", "--cpu", "0,1")):
             with self.subTest(args=args):
                 one_line_error(self, shout(*args), EXIT_USAGE)
+
+    def test_merge_stops_reading_an_endless_standard_input(self):
+        # A JSON string that never ends, from a writer that would go on for
+        # 256 MiB: shout must stop at its 64 MiB limit, not read it all.
+        proc = subprocess.Popen([SHOUT, "merge", "-"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sent = []
+        writer = threading.Thread(target=self.feed_endless, args=(proc.stdin, 256, sent))
+        writer.start()
+        err = proc.stderr.read()
+        proc.wait(TIMEOUT)
+        writer.join(TIMEOUT)
+        self.assertEqual(proc.returncode, EXIT_LOCAL, err)
+        self.assertEqual(err.count(b"\n"), 1, err)
+        self.assertIn(b"shout: -: over 64 MiB", err)
+        self.assertLess(sent[0], 256 << 20, "shout read the whole stream")
+
+    @staticmethod
+    def feed_endless(pipe, mib, sent):
+        chunk, total = b"x" * (1 << 20), 0
+        try:
+            pipe.write(b'{"format": 1, "pad": "')
+            for _ in range(mib):
+                pipe.write(chunk)
+                total += len(chunk)
+            pipe.close()
+        except BrokenPipeError:
+            pass  # shout stopped reading, as it should
+        sent.append(total)
 
     def test_cpus_past_the_threads_are_refused_with_the_thread_count(self):
         one_line_error(self, shout("load", "--cpu", "0,5"), EXIT_USAGE, "for 1 thread")
