@@ -1,9 +1,11 @@
 """cmake --install into a scratch prefix puts the programs, the man pages
-(shoutd.8, shout.1, shout-bench.1), the bash completions and the systemd unit
-where Debian would; `man` renders each page, shoutd's with every option that
-`shoutd --help` lists (both come from one table), and the unit runs the
-prefix's shoutd."""
+(shoutd.8.gz, shout.1.gz, shout-bench.1.gz: compressed as Debian does, with
+gzip -9n), the bash completions and the systemd unit where Debian would;
+`man` renders each page, by file and found through MANPATH, shoutd's with
+every option that `shoutd --help` lists (both come from one table), and the
+unit runs the prefix's shoutd."""
 
+import gzip
 import os
 import re
 import shutil
@@ -62,35 +64,61 @@ class InstallTest(unittest.TestCase):
                     subprocess.run(["bash", "-n", os.path.join(directory, program)], check=True,
                                    timeout=30)
 
+    # (section, program): every page the install has.
+    PAGES = (("1", "shout"), ("1", "shout-bench"), ("8", "shoutd"))
+
+    def page(self, section, program):
+        return self.path("share", "man", "man" + section, program + "." + section + ".gz")
+
     def man(self, *args):
-        env = dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="100", LANG="C.UTF-8")
+        env = dict(os.environ, MANPAGER="cat", PAGER="cat", MANWIDTH="100", LANG="C.UTF-8",
+                   MANPATH=self.path("share", "man"))
         result = subprocess.run(["man", *args], capture_output=True, env=env, timeout=60,
                                 check=False)
         self.assertEqual(result.returncode, 0, result.stderr)
-        return result.stdout.decode(errors="replace")
+        # man may hyphenate or use Unicode hyphens: compare on plain hyphens.
+        text = result.stdout.decode(errors="replace")
+        return text.replace("\u2010", "-").replace("\u2212", "-")
+
+    def test_man_pages_are_gzipped_reproducibly(self):
+        for section, program in self.PAGES:
+            with self.subTest(program=program):
+                page = self.page(section, program)
+                uncompressed = page[:-len(".gz")]
+                self.assertTrue(os.path.exists(page), page)
+                self.assertFalse(os.path.exists(uncompressed), uncompressed)
+                with open(page, "rb") as f:
+                    header = f.read(10)
+                # RFC 1952: magic, deflate; FLG without FNAME (gzip -n: no
+                # name), MTIME zero (-n: no timestamp), XFL 2 (-9).
+                self.assertEqual(header[:3], b"\x1f\x8b\x08")
+                self.assertEqual(header[3] & 0x08, 0, "file name stored: not gzip -n")
+                self.assertEqual(header[4:8], b"\0\0\0\0", "timestamp stored: not gzip -n")
+                self.assertEqual(header[8], 2, "not gzip -9")
+                with gzip.open(page, "rb") as f:
+                    self.assertTrue(f.read().startswith(b".\\\""))  # help2man's .\" comment
+
+    def test_man_finds_every_page_through_manpath(self):
+        for section, program in self.PAGES:
+            with self.subTest(program=program):
+                self.assertEqual(self.man("-w", section, program).strip(),
+                                 self.page(section, program))
+                self.assertIn(program, self.man(section, program))
 
     def test_man_renders_the_section_1_pages(self):
         for program, expected in (("shout", ("SUBCOMMANDS", "shout load", "--connections")),
                                   ("shout-bench", ("SHOUT_BENCH_CLIENT_CPU",))):
             with self.subTest(program=program):
-                page = self.path("share", "man", "man1", program + ".1")
-                self.assertTrue(os.path.exists(page), page)
-                rendered = self.man("-l", page).replace("\u2010", "-").replace("\u2212", "-")
+                rendered = self.man("-l", self.page("1", program))
                 for word in expected:
                     self.assertIn(word, rendered)
 
     def test_man_renders_the_installed_page_with_every_option(self):
-        page = self.path("share", "man", "man8", "shoutd.8")
-        self.assertTrue(os.path.exists(page), page)
-        by_file = self.man("-l", page)
-        by_path = self.man("-M", self.path("share", "man"), "8", "shoutd")
-        self.assertIn("shoutd", by_path)
+        rendered = self.man("-l", self.page("8", "shoutd"))
         help_text = subprocess.run([SHOUTD, "--help"], capture_output=True, check=True,
                                    timeout=30).stdout.decode()
         options = set(re.findall(r"--[a-z][a-z0-9-]+", help_text))
         self.assertGreater(len(options), 20)
-        # man may hyphenate or use Unicode hyphens: compare on plain hyphens.
-        rendered = by_file.replace("\u2010", "-").replace("\u2212", "-")
         for option in sorted(options):
             with self.subTest(option=option):
                 self.assertIn(option, rendered)

@@ -1,5 +1,5 @@
 """`cpack -G DEB` makes a .deb of what `cmake --install` puts under /usr: the
-programs, the man pages, the bash completions and the systemd unit (whose
+programs, the man pages (gzipped), the bash completions and the systemd unit (whose
 ExecStart is /usr/bin/shoutd), with the dependencies dpkg-shlibdeps found
 (libseccomp2, libjansson4). The package is built into a scratch directory,
 never into the build tree."""
@@ -45,13 +45,20 @@ class PackageTest(unittest.TestCase):
 
     def test_file_list(self):
         files = {line.split()[-1].lstrip(".") for line in self.dpkg_deb("-c").splitlines()}
-        for path in ("/usr/bin/shout", "/usr/bin/shoutd",
-                     "/usr/share/man/man1/shout.1", "/usr/share/man/man8/shoutd.8",
+        for path in ("/usr/bin/shout", "/usr/bin/shoutd", "/usr/bin/shout-bench",
+                     "/usr/share/man/man1/shout.1.gz", "/usr/share/man/man1/shout-bench.1.gz",
+                     "/usr/share/man/man8/shoutd.8.gz",
                      "/usr/share/bash-completion/completions/shout",
                      "/usr/share/bash-completion/completions/shoutd",
                      "/usr/lib/systemd/system/shoutd.service"):
             with self.subTest(path=path):
                 self.assertIn(path, files)
+        # Debian Policy 12.1: man pages compressed, never beside their .gz.
+        pages = sorted(f for f in files if f.startswith("/usr/share/man/man") and "." in f)
+        self.assertTrue(pages)
+        for page in pages:
+            with self.subTest(page=page):
+                self.assertTrue(page.endswith(".gz"), page)
 
     def test_control(self):
         self.assertEqual(self.dpkg_deb("-f", "Package").strip(), "shout")
