@@ -386,7 +386,14 @@ static void table_shows_service_time_only_for_paced_runs(void **state)
     char row[64]; /* min is 0, so the row starts with 0.00 µs */
     snprintf(row, sizeof row, "round trip (RTT)   %9.2f", 0.0);
     assert_non_null(strstr(paced, row));
+    /* 2011 sent in 10 s against 10000.5/s asked. */
+    assert_non_null(strstr(paced, "behind: 201 requests/s sent of the 10000 asked"));
     free(paced);
+
+    r->counts.sent = 100000; /* 9999.99/s: the rate was kept */
+    char *kept = table_of(r);
+    assert_null(strstr(kept, "behind"));
+    free(kept);
 
     r->config.rate = 0;
     r->config.stats_port = 0;
