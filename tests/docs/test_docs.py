@@ -4,10 +4,11 @@
 Two promises, each a test:
 - every relative Markdown link in README.md, HACKING.md, docs/, bench/ and
   fuzz/ points at a file in the tree, and at a heading of it when it names one;
-- every command in the README's quick start runs and exits 0, against the
-  shoutd and shout this build made (SHOUTD and SHOUT, from CMake), with
-  shoutd on a free port (--port 0) instead of 7680 so that the test can run
-  beside others.
+- every command in the README's "Quick start" and "One measurement" runs
+  and exits 0, against the shoutd and shout this build made (SHOUTD and
+  SHOUT, from CMake), with shoutd on a free port (--port 0) instead of 7680
+  so that the test can run beside others, in a scratch directory for the
+  files the commands write.
 """
 import glob
 import os
@@ -15,6 +16,7 @@ import re
 import shlex
 import signal
 import subprocess
+import tempfile
 import unittest
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -71,49 +73,61 @@ class DocsTest(unittest.TestCase):
                         broken.append("%s: %s has no heading #%s" % (doc, target, anchor))
         self.assertEqual(broken, [])
 
-    def quick_start(self):
-        """The commands of the README's "## Quick start" code blocks, comments
+    def section_commands(self, title):
+        """The commands of the README section's ```sh code blocks, comments
         dropped, one list of words each."""
-        section = re.search(r"^## Quick start\n(.*?)(?=^## )", read("README.md"), re.M | re.S)
-        self.assertIsNotNone(section, "README.md has no '## Quick start' section")
+        section = re.search(r"^## %s\n(.*?)(?=^## )" % re.escape(title), read("README.md"),
+                            re.M | re.S)
+        self.assertIsNotNone(section, "README.md has no '## %s' section" % title)
         blocks = re.findall(r"^```sh\n(.*?)^```", section.group(1), re.M | re.S)
-        self.assertTrue(blocks, "the quick start shows no ```sh block")
+        self.assertTrue(blocks, "'## %s' shows no ```sh block" % title)
         return [shlex.split(line, comments=True) for block in blocks
                 for line in block.split("\n") if shlex.split(line, comments=True)]
 
-    def test_every_quick_start_command_exits_0(self):
+    def run_section(self, title):
         shoutd_bin, shout_bin = os.environ["SHOUTD"], os.environ["SHOUT"]
         server, port = None, None
-        try:
-            for words in self.quick_start():
-                shown = " ".join(words)
-                if words[0] == "build/dev/server/shoutd" and words[-1] == "&":
-                    self.assertIsNone(server, "the quick start starts shoutd twice")
-                    # --port 0: a free port, printed alone on stdout's first line.
-                    server = subprocess.Popen([shoutd_bin] + words[1:-1] + ["--port", "0"],
-                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                              text=True)
-                    port = server.stdout.readline().strip()
-                    self.assertRegex(port, r"^[0-9]+$", "shoutd --port 0 printed no port")
-                elif words[0] == "build/dev/client/shout":
-                    self.assertIsNotNone(server, "%s runs before shoutd is started" % shown)
-                    # Right after the subcommand: after send's TEXT it would be text.
-                    run = subprocess.run([shout_bin, words[1], "--port", port] + words[2:],
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                         text=True, timeout=60)
-                    self.assertEqual(run.returncode, 0, "%s:\n%s" % (shown, run.stdout))
-                elif words == ["kill", "%1"]:
-                    self.assertIsNotNone(server, "kill %1 with no shoutd started")
-                    server.send_signal(signal.SIGTERM)
-                    self.assertEqual(server.wait(timeout=30), 0, "shoutd's exit status on SIGTERM")
-                    server = None
-                else:
-                    self.fail("the quick start shows a command this test cannot run: " + shown)
-            self.assertIsNone(server, "the quick start leaves shoutd running")
-        finally:
-            if server is not None:
-                server.kill()
-                server.wait()
+        with tempfile.TemporaryDirectory() as scratch:
+            try:
+                for words in self.section_commands(title):
+                    shown = " ".join(words)
+                    if words[0] == "build/dev/server/shoutd" and words[-1] == "&":
+                        self.assertIsNone(server, "%s starts shoutd twice" % title)
+                        # --port 0: a free port, printed alone on stdout's first line.
+                        server = subprocess.Popen([shoutd_bin] + words[1:-1] + ["--port", "0"],
+                                                  stdout=subprocess.PIPE,
+                                                  stderr=subprocess.DEVNULL, text=True,
+                                                  cwd=scratch)
+                        port = server.stdout.readline().strip()
+                        self.assertRegex(port, r"^[0-9]+$", "shoutd --port 0 printed no port")
+                    elif words[0] == "build/dev/client/shout":
+                        self.assertIsNotNone(server, "%s runs before shoutd is started" % shown)
+                        # Right after the subcommand: after send's TEXT it would be text.
+                        run = subprocess.run([shout_bin, words[1], "--port", port] + words[2:],
+                                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                             text=True, timeout=60, cwd=scratch)
+                        self.assertEqual(run.returncode, 0, "%s:\n%s" % (shown, run.stdout))
+                    elif words == ["kill", "%1"]:
+                        self.assertIsNotNone(server, "kill %1 with no shoutd started")
+                        server.send_signal(signal.SIGTERM)
+                        self.assertEqual(server.wait(timeout=30), 0,
+                                         "shoutd's exit status on SIGTERM")
+                        server = None
+                    else:
+                        self.fail("%s shows a command this test cannot run: %s" % (title, shown))
+                self.assertIsNone(server, "%s leaves shoutd running" % title)
+            finally:
+                if server is not None:
+                    server.kill()
+                    server.wait()
+            return sorted(os.listdir(scratch))
+
+    def test_every_quick_start_command_exits_0(self):
+        self.run_section("Quick start")
+
+    def test_the_one_measurement_runs_and_keeps_its_json(self):
+        written = self.run_section("One measurement")
+        self.assertEqual(written, ["tcp.json", "udp.json"])
 
 
 if __name__ == "__main__":
