@@ -138,6 +138,18 @@ class AgainstServerTest(unittest.TestCase):
         self.assertEqual((config["connections"], config["threads"], config["rate"]),
                          (3, 3, 10000.0))
 
+    def test_a_size_means_the_same_bytes_to_shout_and_shoutd(self):
+        # One parser (lib/units) for both: `shout -s 64k` once failed where
+        # `shoutd --max-frame 64k` worked. Binary everywhere: k is 1024.
+        for spelling in ("64k", "64K", "64KiB", "65536"):
+            with self.subTest(size=spelling):
+                run, _ = self.run_json("ping", "-c", "1", "-s", spelling)
+                self.assertEqual(run["config"]["size"], 65536)
+                server = Server("--no-stats", "--max-frame", spelling)
+                self.assertEqual(server.stop(), 0)
+                self.assertIn("(max frame 65536 bytes)", server.stderr_text())
+                server.close()
+
     def test_threads_above_connections_are_clamped_and_reported_as_run(self):
         run, err = self.run_json("load", "--threads", "4", "--connections", "2", "--count", "20")
         self.assertEqual(run["config"]["threads"], 2)
