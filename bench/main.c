@@ -17,7 +17,10 @@
  * print its flags and exit.
  */
 static const char bench_env_help[] =
-    "shout-bench: shout's Google Benchmark suite (core and e2e benchmarks).\n"
+    "Usage: shout-bench [--benchmark_FLAG=VALUE...]\n"
+    "\n"
+    "shout's Google Benchmark suite: core benchmarks of the pure library, and e2e\n"
+    "benchmarks against a shoutd it starts on loopback.\n"
     "\n"
     "Environment:\n"
     "  SHOUT_BENCH_CLIENT_CPU=N|none  the CPU shout-bench pins itself to (default:\n"

@@ -342,11 +342,18 @@ void cli_print_help(enum cli_cmd cmd, FILE *out)
 
 void cli_print_overview(FILE *out)
 {
-    fputs("Usage: shout send [OPTIONS] [TEXT...]   send text, print the checked reply\n"
-          "       shout ping [OPTIONS]             ping-pong latency\n"
-          "       shout load [OPTIONS]             throughput, closed or open loop\n"
-          "       shout merge FILE.json...         add up the results of several runs\n"
-          "       shout --help | --version\n"
+    /* "  or:" lines, as GNU tools print them: help2man makes them the man page's SYNOPSIS. */
+    fputs("Usage: shout send [OPTIONS] [TEXT...]\n"
+          "  or:  shout ping [OPTIONS]\n"
+          "  or:  shout load [OPTIONS]\n"
+          "  or:  shout merge FILE.json... [--json OUT]\n"
+          "  or:  shout --help | --version\n"
+          "\n"
+          "Subcommands:\n"
+          "  send    send text, print the checked reply\n"
+          "  ping    ping-pong latency, one request in flight\n"
+          "  load    throughput, closed or open loop\n"
+          "  merge   add up the results of several runs\n"
           "\n"
           "The client of shoutd, which replies to each request with its ASCII a-z made\n"
           "A-Z. Every reply is checked. Options come after the subcommand, and each\n"

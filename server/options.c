@@ -20,7 +20,7 @@
  * the defaults and the man page (help2man reads --help) cannot disagree.
  */
 static const char usage_head[] =
-    "usage: shoutd [OPTIONS]\n"
+    "Usage: shoutd [OPTIONS]\n"
     "\n"
     "The shout server: answers every byte it receives, uppercased (ASCII a-z\n"
     "only, like Python's bytes.upper()), over TCP and UDP on the same port.\n"
