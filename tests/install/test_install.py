@@ -105,6 +105,20 @@ class InstallTest(unittest.TestCase):
                                  self.page(section, program))
                 self.assertIn(program, self.man(section, program))
 
+    def test_every_page_has_a_synopsis_of_its_usage_lines(self):
+        # help2man makes a SYNOPSIS only of "Usage:" lines (and "  or:" ones).
+        for (section, program), usages in zip(self.PAGES, (
+                ("shout send [OPTIONS]", "shout ping [OPTIONS]", "shout load [OPTIONS]",
+                 "shout merge FILE.json"),
+                ("shout-bench [--benchmark_FLAG=VALUE...]",),
+                ("shoutd [OPTIONS]",))):
+            with self.subTest(program=program):
+                rendered = self.man("-l", self.page(section, program))
+                synopsis = re.search(r"^SYNOPSIS\n(.*?)^\S", rendered, re.M | re.S)
+                self.assertIsNotNone(synopsis, rendered[:400])
+                for usage in usages:
+                    self.assertIn(usage, synopsis.group(1))
+
     def test_man_renders_the_section_1_pages(self):
         for program, expected in (("shout", ("SUBCOMMANDS", "shout load", "--connections")),
                                   ("shout-bench", ("SHOUT_BENCH_CLIENT_CPU",))):
