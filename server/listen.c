@@ -123,16 +123,40 @@ int listeners_open(struct listeners *ls, const struct kernel *kernel, struct lis
     return err;
 }
 
+/*
+ * The loopback address through which a client on this host reaches a
+ * --listen address: the address itself when it is loopback; ::1 for the IPv6
+ * wildcard (::), which a client reaches as --host ::1; none (false) for any
+ * other. The IPv4 wildcard's 127.0.0.1 is the stats port's first address
+ * already.
+ */
+static bool listen_loopback_of(const struct listen_addr *listen, struct listen_addr *loopback)
+{
+    if (stats_addr_is_loopback(&listen->addr)) {
+        *loopback = *listen;
+        return true;
+    }
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&listen->addr;
+    if (listen->addr.ss_family != AF_INET6 || !IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr))
+        return false;
+    *loopback = (struct listen_addr){.addr_len = sizeof(struct sockaddr_in6), .text = "::1"};
+    struct sockaddr_in6 *one = (struct sockaddr_in6 *)&loopback->addr;
+    one->sin6_family = AF_INET6;
+    one->sin6_addr = in6addr_loopback;
+    return true;
+}
+
 size_t listen_stats_addrs(const struct options *opts, struct listen_addr *out)
 {
     size_t count = 0;
     out[count++] = opts->stats_listen;
     for (size_t i = 0; opts->stats_listen_default && i < opts->listen_count; i++) {
-        bool wanted = stats_addr_is_loopback(&opts->listen[i].addr);
+        struct listen_addr loopback;
+        bool wanted = listen_loopback_of(&opts->listen[i], &loopback);
         for (size_t j = 0; j < count && wanted; j++)
-            wanted = !stats_addr_same_host(&out[j].addr, &opts->listen[i].addr);
+            wanted = !stats_addr_same_host(&out[j].addr, &loopback.addr);
         if (wanted && count < OPTIONS_MAX_LISTEN)
-            out[count++] = opts->listen[i];
+            out[count++] = loopback;
     }
     return count;
 }

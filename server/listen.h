@@ -39,9 +39,9 @@ void listeners_close(struct listeners *ls);
 /*
  * The stats port's addresses, into out[0..OPTIONS_MAX_LISTEN): --stats-listen
  * alone when given; else 127.0.0.1, then every --listen address that is
- * loopback, each once. So the counters are on the host a client measures
- * (--host ::1, --listen 127.0.0.2) and never beyond loopback. Returns how
- * many. Pure.
+ * loopback, and ::1 for a --listen ::, each once. So the counters are on the
+ * host a client measures (--host ::1, --listen 127.0.0.2) and never beyond
+ * loopback. Returns how many. Pure.
  */
 size_t listen_stats_addrs(const struct options *opts, struct listen_addr *out);
 

@@ -128,7 +128,8 @@ static const struct options_spec options_table[OPT_COUNT] = {
                                 "/stats.json, or one line of JSON to a client that sends nothing; "
                                 "0 picks a free port"},
     [OPT_STATS_LISTEN] = {"stats-listen", 0, OPTIONS_TEXT, "ADDR",
-                          .def_text = "127.0.0.1 and each loopback --listen address",
+                          .def_text = "127.0.0.1, each loopback --listen address, and ::1 "
+                                      "for --listen ::",
                           .help = "address of the stats port (IPv4 or IPv6); one that is not "
                                   "loopback needs --stats-allow"},
     [OPT_STATS_ALLOW] = {"stats-allow", 0, OPTIONS_TEXT, "CIDR",

@@ -254,6 +254,25 @@ class StatsOnEveryLoopbackListenTest(Ipv6Case):
             self.assertEqual(self.stats(host)["pid"], self.server.proc.pid)
 
 
+class StatsOnWildcardListenTest(Ipv6Case):
+    """--listen :: serves ::1 too, so a client that measures --host ::1 must
+    find the counters there without --stats-port."""
+    server_args = ("--listen", "::")
+
+    def test_the_ipv6_wildcard_gets_stats_on_ipv6_loopback(self):
+        stats = [addr for addr, port in listening_tcp(self.server.proc.pid)
+                 if port == self.server.stats_port]
+        self.assertEqual(sorted(stats), ["127.0.0.1", "::1"])
+        out = os.path.join(self.enterContext(tempfile.TemporaryDirectory()), "ping.json")
+        result = run_program(SHOUT, "ping", "--host", "::1", "--port", str(self.port),
+                             "--count", "20", "--json", out)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(out, encoding="utf-8") as f:
+            server = json.load(f)["results"]["cpu"]["server"]
+        self.assertIsNotNone(server, "shout ping found no server counters")
+        self.assertGreaterEqual(server["messages"], 20)
+
+
 class StatsListenTest(Ipv6Case):
     server_args = ("--stats-listen", "[::1]")
 
