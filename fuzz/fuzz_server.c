@@ -1419,9 +1419,12 @@ static void fuzz_server_configure(struct input *in, struct options *opts)
     static const char *const cgroups[] = {NULL, "max\n", "67108864\n", "1073741824\n"};
     world.cgroup_max = cgroups[(h[12] >> 2) % 4];
     if (h[0] & 32) {
-        /* Both loopbacks: an IPv6 listener too (IPV6_V6ONLY), and a listener pair more. */
+        /*
+         * Both loopbacks: an IPv6 listener too (IPV6_V6ONLY), and a listener pair more.
+         * Or the IPv6 wildcard, whose stats port is on ::1 (listen_stats_addrs).
+         */
         argv[argc++] = "--listen=127.0.0.1";
-        argv[argc++] = "--listen=::1";
+        argv[argc++] = h[12] & 16 ? "--listen=::" : "--listen=::1";
     }
     world.cpu_unknown = h[0] & 64;
     /* A fault for the first call of a kind during start-up (h[16] 0: none). */

@@ -23,10 +23,10 @@ def header(sockperf=False, stats=False, limit_loopback=False, prefix128=False, f
            idle=3, write=2, max_conns=15, per_ip=0, rate=0, burst=0, global_rate=0,
            fds=39, max_frame=1, max_output=0, buffered=3, grace=1, slots=2, busy=0,
            any_port=False, listen6=False, odd_process=False, test_seed=False, cgroup=0,
-           start_fault=(0, 0)):
+           start_fault=(0, 0), listen_any=False):
     flags = (sockperf | stats << 1 | limit_loopback << 2 | prefix128 << 3 | any_port << 4
              | listen6 << 5 | odd_process << 6 | test_seed << 7)
-    buffered |= cgroup << 2
+    buffered |= cgroup << 2 | listen_any << 4  # listen_any: --listen :: for listen6's ::1
     return bytes([flags, frame, idle, write, max_conns, per_ip, rate, burst, global_rate,
                   fds, max_frame, max_output, buffered, grace, slots, busy, *start_fault])
 
@@ -164,6 +164,8 @@ SEEDS = {
     + datagrams(MAIN, 11, b"dgram") + R + bytes([STATS]),
     "cgroup_budget": header(buffered=0, cgroup=2) + connect() + R + send(0, b"cg") + R,
     "cgroup_unlimited": header(buffered=0, cgroup=1) + connect() + R,
+    "stats_on_ipv6_wildcard": header(listen6=True, listen_any=True, stats=True) + connect() + R
+    + send(0, b"any") + R + bytes([STATS]) + R,
     "odd_process": header(odd_process=True, stats=True, fds=0) + bytes([STATS])
     + b"".join(connect(source=s) for s in range(8)) + R,
     "test_seed_per_ip": header(test_seed=True, per_ip=1) + connect(source=3) + connect(source=3)
