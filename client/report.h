@@ -64,6 +64,14 @@ int report_write_json_file(const struct run_result *r, struct report_json_file *
 /* report_json_open and report_write_json_file in one. */
 int report_write_json(const struct run_result *r, const char *path);
 /*
+ * A histogram as result files write it ("results.latency": count, min, max,
+ * mean, stdev, percentiles, sums, and every non-empty bucket as
+ * [low_ns, count]), for other writers of the same layout (shout-bench's
+ * histogram files). A new jansson object (json_t of <jansson.h>) the caller
+ * owns, or NULL when memory ran out.
+ */
+struct json_t *report_json_hist(const struct hist *h);
+/*
  * Pure: jansson's text in to out (cap bytes, at least strlen(in) + 64),
  * every real number rewritten in the shortest form that reads back as the
  * same double; strings and integers untouched. Returns the length written.

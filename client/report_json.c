@@ -184,6 +184,16 @@ static json_t *json_hist(const struct hist *h, bool *ok)
     return o;
 }
 
+json_t *report_json_hist(const struct hist *h)
+{
+    bool ok = true;
+    json_t *o = json_hist(h, &ok);
+    if (ok)
+        return o;
+    json_decref(o);
+    return NULL;
+}
+
 static json_t *json_client_cpu(const struct run_result *r, bool *ok)
 {
     const struct run_cpu *cpu = &r->client_cpu;
