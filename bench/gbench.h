@@ -142,6 +142,53 @@ void gbench_skip_with_error(gbench_state *st, const char *message);
  */
 #define GBENCH_CLOBBER(ptr) __asm__ volatile("" : : "g"(ptr) : "memory")
 
+/* --- A value per reported run -------------------------------------------- */
+
+/*
+ * What a benchmark measured beyond Google Benchmark's numbers (shout-bench:
+ * a latency histogram) cannot go into its report. Instead the call keeps it
+ * (gbench_keep), and once the run is reported the sink gets it together with
+ * the run it belongs to.
+ *
+ * Why the shim does the matching: Google Benchmark calls a benchmark
+ * function several times per run while it searches for an iteration count,
+ * and reports only the last call of each repetition, so a value is known to
+ * be a run's only afterwards. The shim keeps every call's value with the
+ * registered name; which calls were reported is worked out in gbench_main
+ * (gbench_shim.cc says the rule), and every other value is released unseen.
+ *
+ * Limits: benchmarks registered without arguments (one run name per
+ * registered name) and single-threaded; values kept by others are released
+ * with a message on stderr and make gbench_main return 1.
+ */
+
+/* A reported run, as the sink sees it. */
+struct gbench_run {
+    const char *name;   /* the run's name as reported ("e2e/tcp/64/pingpong/text/manual_time") */
+    int64_t iterations; /* the run's iterations */
+    int64_t repetition_index; /* 0 .. repetitions - 1 */
+    int64_t repetitions;
+    bool error_occurred; /* the run failed (gbench_skip_with_error) */
+};
+
+/*
+ * The sink: called once per reported run whose call kept a value, in
+ * repetition order; value is released after it returns. 0, or -1 after a
+ * message on stderr, which makes gbench_main return 1.
+ */
+typedef int (*gbench_kept_fn)(const struct gbench_run *run, void *value, void *user);
+
+/* Set the sink, before gbench_main. Without one, kept values are released unseen. */
+void gbench_set_kept_sink(gbench_kept_fn sink, void *user);
+
+/*
+ * Inside a benchmark: keep value for this call of the benchmark function;
+ * keeping another in the same call releases the first. The shim owns value
+ * from now on and calls release(value) when done with it (release may be
+ * NULL).
+ */
+void gbench_keep(gbench_state *st, void *value, void (*release)(void *value));
+
 /* --- Running ------------------------------------------------------------- */
 
 /*

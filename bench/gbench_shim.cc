@@ -1,17 +1,24 @@
 // gbench_shim: gbench.h implemented on Google Benchmark 1.7.1 (Debian's
 // libbenchmark). The only C++ in shout: it turns C calls into State and
 // Benchmark calls, and adds two reporters around the library's own: one that
-// counts failed runs (so shout-bench can exit non-zero) and a JSON file
+// counts failed runs (so shout-bench can exit non-zero) and hands the values
+// that calls kept to the sink once their runs are reported, and a JSON file
 // reporter that writes percentile rows and never writes NaN.
 
 #include "gbench.h"
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 using benchmark::BenchmarkReporter;
@@ -60,12 +67,90 @@ static const State &shim_state(const gbench_state *st)
     return *reinterpret_cast<const State *>(st);
 }
 
+// --- Kept values (gbench_keep) ----------------------------------------------
+
+namespace
+{
+
+// One call of a registered function: what it kept, and what it ran, which is
+// what its run reports if it turns out to be one.
+struct ShimCall {
+    void *value = nullptr;
+    void (*release)(void *) = nullptr;
+    int64_t iterations = 0;
+    bool error = false;
+};
+
+void shim_release(ShimCall &call)
+{
+    if (call.value && call.release)
+        call.release(call.value);
+    call.value = nullptr;
+}
+
+// Every call of one registered name since that benchmark was last reported,
+// in call order. A std::map, so that the pointers the lambdas hold stay valid.
+std::map<std::string, std::vector<ShimCall>> shim_calls;
+
+// The call in progress on this thread: the state it was given and its record.
+struct ShimCurrent {
+    const State *state = nullptr;
+    ShimCall *call = nullptr;
+};
+thread_local ShimCurrent shim_current;
+
+gbench_kept_fn shim_sink = nullptr;
+void *shim_sink_user = nullptr;
+
+// Values kept by multi-threaded runs, whose calls are not recorded (their
+// threads make one run together); any makes gbench_main return 1. Atomic:
+// those threads may all try at once.
+std::atomic<int> shim_refused{0};
+
+} // namespace
+
+void gbench_set_kept_sink(gbench_kept_fn sink, void *user)
+{
+    shim_sink = sink;
+    shim_sink_user = user;
+}
+
+void gbench_keep(gbench_state *st, void *value, void (*release)(void *value))
+{
+    ShimCall *call = shim_current.state == &shim_state(st) ? shim_current.call : nullptr;
+    if (!call) {
+        if (shim_refused.fetch_add(1) == 0)
+            std::fprintf(stderr, "gbench: a multi-threaded run cannot keep values; released\n");
+        if (release)
+            release(value);
+        return;
+    }
+    shim_release(*call);
+    call->value = value;
+    call->release = release;
+}
+
 // --- Registering ------------------------------------------------------------
 
 gbench_bench *gbench_register(const char *name, gbench_fn fn, void *user)
 {
-    return shim_handle(benchmark::RegisterBenchmark(
-        name, [fn, user](State &st) { fn(reinterpret_cast<gbench_state *>(&st), user); }));
+    std::vector<ShimCall> *calls = &shim_calls[name];
+    return shim_handle(benchmark::RegisterBenchmark(name, [fn, user, calls](State &st) {
+        gbench_state *c_state = reinterpret_cast<gbench_state *>(&st);
+        if (st.threads() != 1) {
+            fn(c_state, user);
+            return;
+        }
+        // Every call is recorded, kept value or not: which calls were runs
+        // is decided by counting calls (shim_deliver_kept).
+        ShimCall call;
+        shim_current = {&st, &call};
+        fn(c_state, user);
+        shim_current = {};
+        call.iterations = st.iterations();
+        call.error = st.error_occurred();
+        calls->push_back(call);
+    }));
 }
 
 gbench_bench *gbench_arg(gbench_bench *b, int64_t x)
@@ -205,6 +290,100 @@ void gbench_skip_with_error(gbench_state *st, const char *message)
 namespace
 {
 
+// The benchmarks (family, instance) whose values have been handed over.
+std::set<std::pair<int64_t, int64_t>> shim_delivered;
+
+// Which calls were the reported runs, and so whose values go to the sink.
+//
+// The rule comes from Google Benchmark 1.7.1's runner (DoOneRepetition in
+// benchmark_runner.cc). A benchmark's first repetition calls the function
+// with growing iteration counts until one call runs long enough, and that
+// last call is the repetition's run (warm-up calls, if asked for, come
+// before). Every later repetition calls it once, with the count found.
+// Nothing calls it after a repetition's run: only a memory manager would,
+// and the shim installs none. A benchmark's runs are reported together
+// once all its repetitions are done, with random interleaving too, which
+// mixes the repetitions of different benchmarks but not the order of one
+// benchmark's calls. So when a benchmark with K repetitions is reported,
+// the last K calls of its name are its K runs in repetition order, and
+// every earlier call was a probe of the search (or a warm-up).
+//
+// K: the display reporter gets every report, either the runs or, with
+// --benchmark_display_aggregates_only or --benchmark_report_aggregates_only,
+// only their aggregates, which carry the repetitions. The aggregates that follow a report's runs
+// are the same report and are skipped. Where the runs are visible, each
+// must report the iterations and error of its call, so a library whose
+// runner calls differently is caught instead of mislabelling values.
+//
+// Returns the number of failures: values that could not be matched (with a
+// message) and sink calls that failed.
+int shim_deliver_kept(const std::vector<BenchmarkReporter::Run> &runs)
+{
+    if (runs.empty())
+        return 0;
+    const BenchmarkReporter::Run &first = runs.front();
+    if (!shim_delivered.emplace(first.family_index, first.per_family_instance_index).second)
+        return 0;
+    auto found = shim_calls.find(first.run_name.function_name);
+    if (found == shim_calls.end())
+        return 0;
+    std::vector<ShimCall> calls;
+    calls.swap(found->second);
+
+    std::vector<const BenchmarkReporter::Run *> reported;
+    for (const BenchmarkReporter::Run &run : runs)
+        if (run.run_type == BenchmarkReporter::Run::RT_Iteration)
+            reported.push_back(&run);
+    size_t k = reported.empty() ? static_cast<size_t>(first.repetitions) : reported.size();
+    bool kept = std::any_of(calls.begin(), calls.end(),
+                            [](const ShimCall &call) { return call.value != nullptr; });
+    std::string name = first.run_name.str();
+    const char *why = nullptr;
+    if (kept && !first.run_name.args.empty())
+        // Its instances share the registered name, so their calls share a list.
+        why = "a benchmark with arguments cannot keep values";
+    else if (kept && calls.size() < k)
+        why = "fewer calls than reported runs";
+    size_t base = calls.size() - std::min(k, calls.size());
+    for (size_t j = 0; kept && !why && j < reported.size(); j++) {
+        const ShimCall &call = calls[base + j];
+        if (reported[j]->repetition_index != static_cast<int64_t>(j) ||
+            reported[j]->iterations != call.iterations || reported[j]->error_occurred != call.error)
+            why = "its calls do not match its reported runs";
+    }
+
+    int failures = 0;
+    if (why) {
+        std::fprintf(stderr, "gbench: %s: %s; the values its calls kept are dropped\n",
+                     name.c_str(), why);
+        failures++;
+    } else if (kept && shim_sink) {
+        for (size_t j = 0; j < k; j++) {
+            const ShimCall &call = calls[base + j];
+            if (!call.value)
+                continue;
+            gbench_run run = {name.c_str(), call.iterations, static_cast<int64_t>(j),
+                              static_cast<int64_t>(k), call.error};
+            if (shim_sink(&run, call.value, shim_sink_user) != 0)
+                failures++;
+        }
+    }
+    for (ShimCall &call : calls)
+        shim_release(call);
+    return failures;
+}
+
+// Frees what no report claimed: nothing when every benchmark got to its report.
+void shim_release_all()
+{
+    for (auto &entry : shim_calls) {
+        for (ShimCall &call : entry.second)
+            shim_release(call);
+        entry.second.clear();
+    }
+    shim_delivered.clear();
+}
+
 // Wraps the display reporter the flags asked for, to count failed runs:
 // Google Benchmark itself exits 0 whatever happened.
 class ShimDisplayReporter : public BenchmarkReporter
@@ -225,6 +404,7 @@ class ShimDisplayReporter : public BenchmarkReporter
             if (run.error_occurred)
                 errors_++;
         inner_->ReportRuns(runs);
+        errors_ += shim_deliver_kept(runs);
     }
 
     void Finalize() override
@@ -354,5 +534,6 @@ int gbench_main(int argc, char **argv)
     bool ours = !out.empty() && (out_format.empty() || out_format == "json");
     benchmark::RunSpecifiedBenchmarks(&display, ours ? &json : nullptr);
     benchmark::Shutdown();
-    return display.errors() > 0 ? 1 : 0;
+    shim_release_all();
+    return display.errors() > 0 || shim_refused.load() > 0 ? 1 : 0;
 }

@@ -5,8 +5,10 @@
  * so every rate, average and percentile row has one exact expected value,
  * whatever the machine.
  */
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "gbench.h"
 
@@ -104,6 +106,60 @@ static void shim_bench_error(gbench_state *st, void *user)
         ;
 }
 
+/*
+ * Kept values: each call of shim/kept_* keeps a record of itself, and says
+ * on stderr that it was called, so that test_gbench_shim.py can check which
+ * calls the sink got for which run. Manual time makes the iteration search
+ * the same on every machine: 1 ms an iteration for kept_a, 3 ms for kept_b,
+ * so that the two find different counts.
+ */
+struct shim_call {
+    const char *name;
+    int64_t call; /* 1, 2, ... over the whole process */
+    int64_t iterations;
+};
+
+static int64_t shim_calls;
+
+static void shim_bench_kept(gbench_state *st, void *user)
+{
+    const char *name = user;
+    double iteration_s = name[sizeof "shim/kept_" - 1] == 'a' ? 1e-3 : 3e-3;
+    int64_t n;
+    while ((n = gbench_next_batch(st, 64)) > 0)
+        gbench_set_iteration_time(st, (double)n * iteration_s);
+    struct shim_call *call = malloc(sizeof *call);
+    if (!call) {
+        gbench_skip_with_error(st, "out of memory");
+        return;
+    }
+    *call = (struct shim_call){name, ++shim_calls, gbench_state_iterations(st)};
+    fprintf(stderr, "call %s %" PRId64 " iterations %" PRId64 "\n", name, call->call,
+            call->iterations);
+    gbench_keep(st, call, free);
+}
+
+static int shim_sink(const struct gbench_run *run, void *value, void *user)
+{
+    (void)user;
+    const struct shim_call *call = value;
+    fprintf(stderr,
+            "kept %s rep %" PRId64 "/%" PRId64 " iterations %" PRId64 " error %d"
+            " from %s call %" PRId64 " iterations %" PRId64 "\n",
+            run->name, run->repetition_index, run->repetitions, run->iterations,
+            run->error_occurred, call->name, call->call, call->iterations);
+    return 0;
+}
+
+/* Keeping a value in a benchmark with arguments is refused (gbench.h). */
+static void shim_bench_kept_args(gbench_state *st, void *user)
+{
+    (void)user;
+    while (gbench_next_batch(st, 8) > 0)
+        ;
+    gbench_keep(st, malloc(16), free);
+}
+
 int main(int argc, char **argv)
 {
     static size_t two_args = 2;
@@ -141,6 +197,13 @@ int main(int argc, char **argv)
 
     b = gbench_register("shim/error", shim_bench_error, NULL);
     gbench_iterations(b, 5);
+
+    static char kept_a[] = "shim/kept_a", kept_b[] = "shim/kept_b";
+    gbench_use_manual_time(gbench_register(kept_a, shim_bench_kept, kept_a));
+    gbench_use_manual_time(gbench_register(kept_b, shim_bench_kept, kept_b));
+    b = gbench_register("shim/kept_args", shim_bench_kept_args, NULL);
+    gbench_iterations(gbench_arg(b, 1), 4);
+    gbench_set_kept_sink(shim_sink, NULL);
 
     return gbench_main(argc, argv);
 }

@@ -2,13 +2,16 @@
 """Runs test_gbench_shim (benchmarks with known answers, registered through
 gbench.h) and checks its JSON: names and arguments, counters and their
 flags, bytes and items per second, the label, the context, the p50/p99 rows,
-exit statuses, and that the file is strict JSON (no NaN or Infinity).
+exit statuses, that the file is strict JSON (no NaN or Infinity), and that
+values kept by calls (gbench_keep) reach the sink for the reported runs only,
+whatever the iteration search, interleaving and aggregate flags.
 
 usage: test_gbench_shim.py PATH_TO_test_gbench_shim
 """
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,7 +44,7 @@ class ShimTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.out = os.path.join(cls.tmp.name, "shim.json")
-        run("--benchmark_filter=-shim/error", "--benchmark_out=" + cls.out,
+        run("--benchmark_filter=-shim/(error|kept_args)", "--benchmark_out=" + cls.out,
             "--benchmark_out_format=json", "--benchmark_min_time=0.001")
         cls.doc = strict_load(cls.out)
         cls.rows = {b["name"]: b for b in cls.doc["benchmarks"]}
@@ -150,6 +153,77 @@ class ShimTest(unittest.TestCase):
             text = f.read()
         self.assertIn("shim/manual/iterations:1000/manual_time", text)
         self.assertNotIn("/p99", text)
+
+    # --- kept values: shim/kept_a and shim/kept_b search their iteration count ---
+
+    def kept(self, *flags):
+        """Runs shim/kept_a and _b with 3 repetitions and a real iteration search; returns
+        ({name: [(call, iterations)]} in call order, [kept lines as dicts], JSON rows)."""
+        out = os.path.join(self.tmp.name, "kept.json")
+        _, text = run("--benchmark_filter=shim/kept_[ab]/", "--benchmark_min_time=0.05",
+                      "--benchmark_repetitions=3", "--benchmark_out=" + out, *flags)
+        calls = {}
+        for name, call, iters in re.findall(r"^call (\S+) (\d+) iterations (\d+)$", text, re.M):
+            calls.setdefault(name, []).append((int(call), int(iters)))
+        kept = [dict(zip(("run", "rep", "reps", "iterations", "error", "from", "call",
+                          "call_iterations"), m))
+                for m in re.findall(r"^kept (\S+) rep (\d+)/(\d+) iterations (\d+) error (\d) "
+                                    r"from (\S+) call (\d+) iterations (\d+)$", text, re.M)]
+        rows = [r for r in strict_load(out)["benchmarks"] if r.get("run_type") == "iteration"]
+        return calls, kept, rows
+
+    def check_kept(self, calls, kept, rows):
+        self.assertEqual(sorted(calls), ["shim/kept_a", "shim/kept_b"])
+        for name, made in calls.items():
+            run_name = name + "/manual_time"
+            mine = [k for k in kept if k["run"] == run_name]
+            # Exactly one value per repetition, in repetition order, each from its own benchmark.
+            self.assertEqual([(k["rep"], k["reps"]) for k in mine],
+                             [("0", "3"), ("1", "3"), ("2", "3")], kept)
+            self.assertEqual({k["from"] for k in mine}, {name})
+            # The search probed: the first repetition's run came after smaller calls.
+            self.assertGreater(len(made), 3, made)
+            runs, probes = made[-3:], made[:-3]
+            self.assertEqual([int(k["call"]) for k in mine], [call for call, _ in runs])
+            run_iterations = {iters for _, iters in runs}
+            self.assertEqual(len(run_iterations), 1, runs)
+            self.assertTrue(all(iters < min(run_iterations) for _, iters in probes), made)
+            # And the sink's iterations are the reported ones.
+            reported = [r["iterations"] for r in rows if r["name"] == run_name] if rows else []
+            for k in mine:
+                self.assertEqual(int(k["iterations"]), int(k["call_iterations"]))
+                if rows:
+                    self.assertEqual(int(k["iterations"]), reported[int(k["rep"])])
+            self.assertEqual(k["error"], "0")
+        # A mix-up would show: the two benchmarks find different counts.
+        self.assertNotEqual(calls["shim/kept_a"][-1][1], calls["shim/kept_b"][-1][1])
+
+    def test_kept_values_reach_the_sink_for_the_reported_runs_only(self):
+        self.check_kept(*self.kept())
+
+    def test_kept_values_follow_their_runs_when_interleaved(self):
+        interleaved = False
+        for _ in range(6):
+            calls, kept, rows = self.kept("--benchmark_enable_random_interleaving=true")
+            self.check_kept(calls, kept, rows)
+            order = [name for name, _ in sorted((c, n) for n in calls for c, _ in calls[n])]
+            interleaved |= len([1 for a, b in zip(order, order[1:]) if a != b]) > 1
+            if interleaved:
+                break
+        # 2 of the 20 orders of 3 + 3 repetitions do not interleave; 6 such runs: 1e-6.
+        self.assertTrue(interleaved, "random interleaving never interleaved")
+
+    def test_kept_values_follow_their_runs_when_only_aggregates_are_shown(self):
+        calls, kept, rows = self.kept("--benchmark_display_aggregates_only=true",
+                                      "--benchmark_enable_random_interleaving=true")
+        self.check_kept(calls, kept, rows)
+        calls, kept, _ = self.kept("--benchmark_report_aggregates_only=true")
+        self.check_kept(calls, kept, [])
+
+    def test_keeping_in_a_benchmark_with_arguments_is_refused(self):
+        _, out = run("--benchmark_filter=shim/kept_args", expect_status=1)
+        self.assertIn("shim/kept_args/1/iterations:4: a benchmark with arguments cannot keep "
+                      "values", out)
 
     def test_output_without_a_file_still_runs(self):
         _, out = run("--benchmark_filter=shim/list/1/")
