@@ -1,9 +1,13 @@
 """The tail-latency half of ci/bench-compare: p99 judged on whole histograms.
 
-Input is shout's result JSON (`shout ping|load --json`), one file per
-repetition. Each file's `results.latency.buckets` is the whole round-trip
-histogram (log-linear, 128 buckets per power of two), so the repetitions of
-one side can be merged bucket by bucket and a percentile read off the merge.
+Input is shout's result JSON (`shout ping|load --json`) or shout-bench's
+histogram files (`SHOUT_BENCH_HISTOGRAMS=DIR`, "kind": "shout-bench
+histogram"), one file per repetition. Each file's `results.latency.buckets`
+is the whole round-trip histogram (log-linear, 128 buckets per power of two),
+so the repetitions of one side can be merged bucket by bucket and a
+percentile read off the merge. A file that names its `benchmark` (shout-bench's
+do: the Google Benchmark run name) is grouped by that name; a shout result by
+its configuration (config_name).
 
 Why not compare.py's U test on each repetition's p99: a p99 from one short run
 rests on its top 1% of samples, and on a shared machine those differ by 20% or
@@ -58,8 +62,12 @@ def bucket_low(value_ns):
     return value_ns - value_ns % width
 
 
+HISTOGRAM_KIND = "shout-bench histogram"
+
+
 def is_result(doc):
-    """True for a shout result document (not a Google Benchmark one)."""
+    """True for a shout result or shout-bench histogram document (not a Google
+    Benchmark one): both have config and results objects."""
     return (isinstance(doc, dict) and isinstance(doc.get("results"), dict)
             and isinstance(doc.get("config"), dict))
 
@@ -69,6 +77,17 @@ def _integer(value, what, path):
             or not math.isfinite(value) or value != int(value) or value < 0:
         raise TailError(f"{path}: {what} is not a whole number >= 0: {value!r}")
     return int(value)
+
+
+def side_name(path, doc):
+    """The benchmark a file is a repetition of: its "benchmark" if it names one
+    (shout-bench's files must), else its configuration's name."""
+    name = doc.get("benchmark")
+    if isinstance(name, str) and name:
+        return name
+    if doc.get("kind") == HISTOGRAM_KIND:
+        raise TailError(f"{path}: a {HISTOGRAM_KIND} file without its \"benchmark\" name")
+    return config_name(doc["config"])
 
 
 def config_name(config):
@@ -134,8 +153,8 @@ def load_side(label, path):
         except (ValueError, UnicodeDecodeError) as e:
             raise TailError(f"{label} {name} is not JSON: {e}") from None
         if not is_result(doc):
-            raise TailError(f"{label} {name} is not a shout result file "
-                            "(no config and results objects)")
+            raise TailError(f"{label} {name} is neither a shout result file nor a shout-bench "
+                            "histogram file (no config and results objects)")
         ids = doc.get("run_ids") if isinstance(doc.get("run_ids"), list) else [doc.get("run_id")]
         for run_id in ids:
             if isinstance(run_id, str) and run_id:
@@ -143,7 +162,7 @@ def load_side(label, path):
                     raise TailError(f"{label} {seen[run_id]} and {name} hold the same run "
                                     f"(run id {run_id}): a repetition would count twice")
                 seen[run_id] = name
-        side.setdefault(config_name(doc["config"]), []).append(Repetition(name, doc))
+        side.setdefault(side_name(name, doc), []).append(Repetition(name, doc))
     return side
 
 

@@ -18,6 +18,9 @@ fixtures/tail/base and fixtures/tail/new are real shout result files: ten
 on a shared 2-CPU machine while others built; rewritten compactly by Python's
 json module. The tail gate reads their histograms; its doctored copies are
 made here, at run time, by moving every sample to 1.2 times its value.
+fixtures/tail/bench holds shout-bench's histogram files of five repetitions
+of e2e/tcp/64/pingpong/framed (SHOUT_BENCH_HISTOGRAMS, dev build, client and
+shoutd on CPU 0, --benchmark_min_time=0.1), rewritten compactly the same way.
 
 The gate and compare.py run under Debian's /usr/bin/python3. Nothing here
 depends on how fast this machine is: every verdict is decided by fixed data.
@@ -52,6 +55,8 @@ PLAIN_RATIO = "no repetitions: plain ratio, no significance test"
 TAIL_BASE = os.path.join(FIXTURES, "tail", "base")
 TAIL_NEW = os.path.join(FIXTURES, "tail", "new")
 TAIL_P99 = "ping/tcp/framed/64/p99"
+TAIL_BENCH = os.path.join(FIXTURES, "tail", "bench")
+TAIL_BENCH_P99 = "e2e/tcp/64/pingpong/framed/manual_time/p99"
 
 
 def fixture(name):
@@ -426,6 +431,10 @@ class GateTest(unittest.TestCase):
                        "--benchmark_display_aggregates_only", "Exit status:",
                        "  1  the gate failed", "/usr/bin/python3"):
             self.assertIn(phrase, proc.stdout)
+        # Where the tail gate's input comes from, shout-bench's included.
+        for phrase in ("shout ping|load --json FILE", "SHOUT_BENCH_HISTOGRAMS=DIR",
+                       "shout-bench histogram files"):
+            self.assertIn(phrase, proc.stdout)
 
     # --- the tail gate: p99 of merged histograms, bootstrap interval ---
 
@@ -536,6 +545,38 @@ class GateTest(unittest.TestCase):
             with self.subTest(what):
                 output = self.gate(TAIL_BASE, path, expect=2)
                 self.assertIn(phrase, output)
+
+    def test_tail_shout_bench_histograms_are_gated_by_their_benchmark_name(self):
+        docs = tail_results(TAIL_BENCH)
+        self.assertEqual(len(docs), 5)
+        output = self.gate(TAIL_BENCH, TAIL_BENCH, expect=0)
+        self.assertIn("merged 5 vs 5 repetitions", self.verdict(output, TAIL_BENCH_P99))
+        # A tenth of a second's p99 spreads widely between repetitions: three a side
+        # (plain ratio) catch every sample 1.3 times as long, the bootstrap over five
+        # needs twice as long to hold 1 out of its interval.
+        three = self.write_results(docs[:3], "three")
+        output = self.gate(three, self.write_results([slowed(d, 1.3) for d in docs[:3]], "x1.3"),
+                           expect=1)
+        self.assertEqual(self.failures(output, "REGRESSION"), [TAIL_BENCH_P99], output)
+        self.assertRegex(self.verdict(output, TAIL_BENCH_P99), r"\(\+(29|30|31)\.\d%\)")
+        output = self.gate(TAIL_BENCH, self.write_results([slowed(d, 2) for d in docs], "x2"),
+                           expect=1)
+        self.assertEqual(self.failures(output, "REGRESSION"), [TAIL_BENCH_P99], output)
+        self.assertIn("bootstrap CI of the ratio", self.verdict(output, TAIL_BENCH_P99))
+        # Beside shout's own results, each is its own benchmark.
+        mixed = self.write_results(tail_results(TAIL_BASE) + docs, "mixed")
+        output = self.gate(mixed, mixed, expect=0)
+        self.verdict(output, TAIL_P99)
+        self.verdict(output, TAIL_BENCH_P99)
+
+    def test_tail_shout_bench_file_without_a_name_or_foreign_json_exits_2(self):
+        unnamed = tail_results(TAIL_BENCH)[0]
+        del unnamed["benchmark"]
+        output = self.gate(TAIL_BENCH, self.write_results([unnamed], "unnamed"), expect=2)
+        self.assertIn('a shout-bench histogram file without its "benchmark" name', output)
+        output = self.gate(TAIL_BENCH, self.write_results([{"benchmarks": []}], "foreign"),
+                           expect=2)
+        self.assertIn("is neither a shout result file nor a shout-bench histogram file", output)
 
     # --- a real shout-bench run, when one is given ---
 
