@@ -19,6 +19,13 @@
  * wrong reply or an error frame fails the run. Placement: shout-bench pins
  * itself and the server (SHOUT_BENCH_CLIENT_CPU, SHOUT_BENCH_SERVER_CPU;
  * by default both on the first CPU it may use) and records it as context.
+ *
+ * With SHOUT_BENCH_HISTOGRAMS=DIR (bench_hist.h) every call keeps its
+ * histogram (gbench_keep), and the shim hands each reported run's to
+ * e2e_write_histogram, which writes it into DIR. An iteration is one
+ * request answered or lost and only answers are recorded, so a run's
+ * histogram holds its iterations minus its lost requests (always all of
+ * them over TCP).
  */
 #include "bench.h"
 
@@ -30,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_hist.h"
 #include "bench_server.h"
 #include "flow.h"
 #include "gbench.h"
@@ -84,7 +92,8 @@ static struct {
     cpu_set_t allowed; /* the CPUs shout-bench could use before pinning itself */
     int client_cpu;    /* -1: not pinned */
     int server_cpu;
-    int port; /* 0 until the server is started */
+    const char *placement; /* "same-cpu", "cross-cpu" or "unpinned" */
+    int port;              /* 0 until the server is started */
     char port_text[16];
     bool start_failed;
     char why[256];
@@ -94,6 +103,14 @@ static struct {
 struct e2e_run {
     struct flow flow;
     struct hist *latency;
+};
+
+/* What a call keeps for its histogram file, should it be a reported run. */
+struct e2e_kept {
+    const struct e2e_case *ec;
+    int port;
+    struct run_counts counts;
+    struct hist latency;
 };
 
 static void e2e_on_sample(void *ctx, const struct flow_sample *s)
@@ -241,9 +258,52 @@ static void e2e_close(gbench_state *st, const struct e2e_case *ec, struct e2e_ru
         gbench_set_counter(st, "msgs_per_s", (double)c->received, GBENCH_COUNTER_RATE);
         gbench_set_counter(st, "lost", (double)c->lost, GBENCH_COUNTER_DEFAULT);
         gbench_set_bytes_processed(st, (int64_t)(c->received * ec->size));
+        if (bench_hist_enabled()) {
+            struct e2e_kept *kept = malloc(sizeof *kept);
+            if (kept) {
+                kept->ec = ec;
+                kept->port = e2e.port;
+                kept->counts = *c;
+                kept->latency = *h;
+                gbench_keep(st, kept, free);
+            } else {
+                gbench_skip_with_error(st, "out of memory keeping the histogram");
+            }
+        }
     }
     flow_close(&run->flow);
     free(run->latency);
+}
+
+/* The shim's sink: a reported run's histogram, into SHOUT_BENCH_HISTOGRAMS. */
+static int e2e_write_histogram(const struct gbench_run *run, void *value, void *user)
+{
+    (void)user;
+    const struct e2e_kept *kept = value;
+    const struct e2e_case *ec = kept->ec;
+    /* A failed run's histogram stops where it failed: nothing to compare. */
+    if (run->error_occurred)
+        return 0;
+    const struct bench_hist_config config = {
+        .pattern = ec->pattern == E2E_PINGPONG ? "pingpong"
+                   : ec->udp                   ? "window"
+                                               : "pipeline",
+        .udp = ec->udp,
+        .framed = ec->format == FLOW_FRAMED,
+        .size = ec->size,
+        .in_flight = ec->window,
+        .warmup = E2E_WARMUP,
+        .timeout_s = (double)(ec->pattern == E2E_PINGPONG ? E2E_PINGPONG_TIMEOUT_NS
+                                                          : E2E_WINDOW_TIMEOUT_NS) *
+                     1e-9,
+        .host = E2E_HOST,
+        .port = kept->port,
+        .client_cpu = e2e.client_cpu,
+        .server_cpu = e2e.server_cpu,
+        .placement = e2e.placement,
+        .shoutd = SHOUT_BENCH_SHOUTD,
+    };
+    return bench_hist_write(run, &config, &kept->latency, &kept->counts);
 }
 
 static void e2e_bench_pingpong(gbench_state *st, void *user)
@@ -337,10 +397,10 @@ static int e2e_place(void)
     gbench_add_context("e2e_client_cpu", e2e.client_cpu >= 0 ? text : "none");
     snprintf(text, sizeof text, "%d", e2e.server_cpu);
     gbench_add_context("e2e_server_cpu", e2e.server_cpu >= 0 ? text : "none");
-    const char *placement = e2e.client_cpu < 0 || e2e.server_cpu < 0 ? "unpinned"
-                            : e2e.client_cpu == e2e.server_cpu       ? "same-cpu"
-                                                                     : "cross-cpu";
-    gbench_add_context("e2e_placement", placement);
+    e2e.placement = e2e.client_cpu < 0 || e2e.server_cpu < 0 ? "unpinned"
+                    : e2e.client_cpu == e2e.server_cpu       ? "same-cpu"
+                                                             : "cross-cpu";
+    gbench_add_context("e2e_placement", e2e.placement);
     gbench_add_context("e2e_shoutd", SHOUT_BENCH_SHOUTD);
     return 0;
 }
@@ -394,6 +454,8 @@ int bench_e2e_register(void)
     int64_t iterations = e2e_fixed_iterations();
     if (iterations < 0 || e2e_place() != 0)
         return -1;
+    /* Nothing is kept unless SHOUT_BENCH_HISTOGRAMS is set (e2e_close). */
+    gbench_set_kept_sink(e2e_write_histogram, NULL);
     size_t k = 0;
     for (int udp = 0; udp <= 1; udp++) {
         for (int pattern = E2E_PINGPONG; pattern <= E2E_STREAM; pattern++) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "bench_hist.h"
 #include "gbench.h"
 
 /*
@@ -29,6 +30,9 @@ static const char bench_env_help[] =
     "                                 benchmarks (default: the client's CPU)\n"
     "  SHOUT_BENCH_E2E_ITERATIONS=N   run every e2e benchmark exactly N iterations\n"
     "                                 (default: as many as Google Benchmark decides)\n"
+    "  SHOUT_BENCH_HISTOGRAMS=DIR     write each e2e run's latency histogram (one file\n"
+    "                                 per repetition) into DIR, created if missing, for\n"
+    "                                 the tail gate: ci/bench-compare BASE_DIR NEW_DIR\n"
     "The placement is recorded in the JSON context (e2e_client_cpu, e2e_server_cpu).\n"
     "\n"
     "Google Benchmark's flags:\n";
@@ -43,13 +47,17 @@ static bool bench_wants_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    bool help = bench_wants_help(argc, argv);
     /* Before registering: the e2e set-up pins the process and checks the variables. */
-    if (bench_wants_help(argc, argv)) {
+    if (help) {
         fputs(bench_env_help, stdout);
         fflush(stdout);
     }
     bench_core_register();
     if (bench_e2e_register() != 0)
+        return 2;
+    /* Before any benchmark runs; not for --help, which must not create the directory. */
+    if (!help && bench_hist_setup() != 0)
         return 2;
     int status = gbench_main(argc, argv);
     bench_e2e_stop();

@@ -142,7 +142,8 @@ class ScriptsTest(unittest.TestCase):
         proc = run(bench, "--help")
         self.assertEqual(proc.returncode, 0, proc.stderr)
         for name in ("SHOUT_BENCH_CLIENT_CPU", "SHOUT_BENCH_SERVER_CPU",
-                     "SHOUT_BENCH_E2E_ITERATIONS", "--benchmark_filter"):
+                     "SHOUT_BENCH_E2E_ITERATIONS", "SHOUT_BENCH_HISTOGRAMS=DIR",
+                     "ci/bench-compare BASE_DIR NEW_DIR", "--benchmark_filter"):
             self.assertIn(name, proc.stdout)
 
 
