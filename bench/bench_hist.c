@@ -138,20 +138,6 @@ static json_t *hist_env(bool *ok)
     return o;
 }
 
-static json_t *hist_counts(const struct run_counts *c, bool *ok)
-{
-    /* Counts of one run stay far below 2^63: jansson's signed integers hold them. */
-    json_t *o = json_object();
-    hist_put(o, "sent", json_integer((json_int_t)c->sent), ok);
-    hist_put(o, "received", json_integer((json_int_t)c->received), ok);
-    hist_put(o, "lost", json_integer((json_int_t)c->lost), ok);
-    hist_put(o, "mismatches", json_integer((json_int_t)c->mismatches), ok);
-    hist_put(o, "error_frames", json_integer((json_int_t)c->error_frames), ok);
-    hist_put(o, "duplicates", json_integer((json_int_t)c->duplicates), ok);
-    hist_put(o, "reordered", json_integer((json_int_t)c->reordered), ok);
-    return o;
-}
-
 /* The whole document; NULL when memory ran out. */
 static json_t *hist_document(const struct gbench_run *run, const char *run_id,
                              const struct bench_hist_config *config, const struct hist *latency,
@@ -171,7 +157,7 @@ static json_t *hist_document(const struct gbench_run *run, const char *run_id,
     hist_put(root, "environment", hist_env(&ok), &ok);
     json_t *results = json_object();
     hist_put(results, "latency", report_json_hist(latency), &ok);
-    hist_put(results, "counts", hist_counts(counts, &ok), &ok);
+    hist_put(results, "counts", report_json_counts(counts), &ok);
     hist_put(root, "results", results, &ok);
     if (ok)
         return root;

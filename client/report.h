@@ -71,6 +71,8 @@ int report_write_json(const struct run_result *r, const char *path);
  * owns, or NULL when memory ran out.
  */
 struct json_t *report_json_hist(const struct hist *h);
+/* The result files' "counts" object, for shout-bench likewise; owned and NULL as above. */
+struct json_t *report_json_counts(const struct run_counts *c);
 /*
  * Pure: jansson's text in to out (cap bytes, at least strlen(in) + 64),
  * every real number rewritten in the shortest form that reads back as the

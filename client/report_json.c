@@ -184,14 +184,27 @@ static json_t *json_hist(const struct hist *h, bool *ok)
     return o;
 }
 
-json_t *report_json_hist(const struct hist *h)
+/* o, or NULL (o freed) when building it failed somewhere. */
+static json_t *json_built(json_t *o, bool ok)
 {
-    bool ok = true;
-    json_t *o = json_hist(h, &ok);
     if (ok)
         return o;
     json_decref(o);
     return NULL;
+}
+
+json_t *report_json_hist(const struct hist *h)
+{
+    bool ok = true;
+    json_t *o = json_hist(h, &ok);
+    return json_built(o, ok);
+}
+
+json_t *report_json_counts(const struct run_counts *c)
+{
+    bool ok = true;
+    json_t *o = json_counts(c, &ok);
+    return json_built(o, ok);
 }
 
 static json_t *json_client_cpu(const struct run_result *r, bool *ok)
