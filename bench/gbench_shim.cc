@@ -107,6 +107,13 @@ void *shim_sink_user = nullptr;
 // those threads may all try at once.
 std::atomic<int> shim_refused{0};
 
+// Runs that failed, counted where they fail rather than where they are shown:
+// with --benchmark_display_aggregates_only (or report_) the display reporter
+// gets only the aggregates, which leave failed repetitions out, so it alone
+// would let a run with a failed repetition exit 0. A failed call is always a
+// run: the library reports the call in which an error occurred.
+std::atomic<int> shim_failed{0};
+
 } // namespace
 
 void gbench_set_kept_sink(gbench_kept_fn sink, void *user)
@@ -281,8 +288,10 @@ void gbench_set_label(gbench_state *st, const char *label)
 void gbench_skip_with_error(gbench_state *st, const char *message)
 {
     // The first reason is the one reported; a later one must not trip the library.
-    if (!shim_state(st).error_occurred())
+    if (!shim_state(st).error_occurred()) {
         shim_state(st).SkipWithError(message);
+        shim_failed.fetch_add(1);
+    }
 }
 
 // --- Reporting --------------------------------------------------------------
@@ -535,5 +544,5 @@ int gbench_main(int argc, char **argv)
     benchmark::RunSpecifiedBenchmarks(&display, ours ? &json : nullptr);
     benchmark::Shutdown();
     shim_release_all();
-    return display.errors() > 0 || shim_refused.load() > 0 ? 1 : 0;
+    return display.errors() > 0 || shim_failed.load() > 0 || shim_refused.load() > 0 ? 1 : 0;
 }

@@ -106,6 +106,16 @@ static void shim_bench_error(gbench_state *st, void *user)
         ;
 }
 
+/* Fails its second call only: one failed repetition among good ones. */
+static void shim_bench_error_once(gbench_state *st, void *user)
+{
+    int *calls = user;
+    if (++*calls == 2)
+        gbench_skip_with_error(st, "deliberate failure of one repetition");
+    while (gbench_next_batch(st, 1) > 0)
+        ;
+}
+
 /*
  * Kept values: each call of shim/kept_* keeps a record of itself, and says
  * on stderr that it was called, so that test_gbench_shim.py can check which
@@ -195,6 +205,9 @@ int main(int argc, char **argv)
     b = gbench_register("shim/pause", shim_bench_pause, NULL);
     gbench_iterations(gbench_use_real_time(b), 10);
 
+    static int error_once_calls;
+    gbench_iterations(gbench_register("shim/error_once", shim_bench_error_once, &error_once_calls),
+                      4);
     b = gbench_register("shim/error", shim_bench_error, NULL);
     gbench_iterations(b, 5);
 

@@ -135,11 +135,21 @@ class ShimTest(unittest.TestCase):
 
     def test_a_failed_run_is_reported_and_makes_the_exit_status_1(self):
         out = os.path.join(self.tmp.name, "error.json")
-        run("--benchmark_filter=shim/error", "--benchmark_out=" + out, expect_status=1)
+        run("--benchmark_filter=shim/error/", "--benchmark_out=" + out, expect_status=1)
         rows = strict_load(out)["benchmarks"]
         self.assertEqual(len(rows), 1)
         self.assertTrue(rows[0]["error_occurred"])
         self.assertEqual(rows[0]["error_message"], "deliberate failure")
+
+    def test_one_failed_repetition_makes_the_exit_status_1_when_only_aggregates_show(self):
+        # The display then gets only the aggregates, which hide the failed
+        # repetition; the exit status must not.
+        for flag in ("--benchmark_display_aggregates_only=true",
+                     "--benchmark_report_aggregates_only=true"):
+            with self.subTest(flag=flag):
+                _, out = run("--benchmark_filter=shim/error_once",
+                             "--benchmark_repetitions=3", flag, expect_status=1)
+                self.assertIn("shim/error_once", out)
 
     def test_an_unknown_flag_makes_the_exit_status_2(self):
         _, out = run("--no-such-flag", expect_status=2)
