@@ -220,6 +220,23 @@ class Ipv6Case(PortsTestCase):
             self.skipTest("this machine has no IPv6 loopback (::1)")
         super().setUp()
 
+    def stats_addresses(self):
+        """The addresses the stats port listens on, sorted."""
+        return sorted(addr for addr, port in listening_tcp(self.server.proc.pid)
+                      if port == self.server.stats_port)
+
+    def assert_ping_finds_the_counters(self, host, count):
+        """shout ping --host HOST --port P, with no stats flag, reports the
+        server's counters for at least its COUNT messages."""
+        out = os.path.join(self.enterContext(tempfile.TemporaryDirectory()), "ping.json")
+        result = run_program(SHOUT, "ping", "--host", host, "--port", str(self.port),
+                             "--count", str(count), "--json", out)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(out, encoding="utf-8") as f:
+            server = json.load(f)["results"]["cpu"]["server"]
+        self.assertIsNotNone(server, "shout ping found no server counters")
+        self.assertGreaterEqual(server["messages"], count)
+
 
 class StatsStayOnLoopbackTest(Ipv6Case):
     server_args = ("--listen", "::1")
@@ -233,23 +250,14 @@ class StatsStayOnLoopbackTest(Ipv6Case):
 
     def test_shout_ping_finds_the_counters_with_no_stats_flag(self):
         # --host ::1 --port P, as docs/shoutd.md's --port 0 recipe does: no --stats-port.
-        out = os.path.join(self.enterContext(tempfile.TemporaryDirectory()), "ping.json")
-        result = run_program(SHOUT, "ping", "--host", "::1", "--port", str(self.port),
-                             "--count", "50", "--json", out)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        with open(out, encoding="utf-8") as f:
-            server = json.load(f)["results"]["cpu"]["server"]
-        self.assertIsNotNone(server, "shout ping found no server counters")
-        self.assertGreaterEqual(server["messages"], 50)
+        self.assert_ping_finds_the_counters("::1", 50)
 
 
 class StatsOnEveryLoopbackListenTest(Ipv6Case):
     server_args = ("--listen", "127.0.0.2", "--listen", "::1")
 
     def test_each_loopback_listen_address_and_127_0_0_1(self):
-        stats = [addr for addr, port in listening_tcp(self.server.proc.pid)
-                 if port == self.server.stats_port]
-        self.assertEqual(sorted(stats), ["127.0.0.1", "127.0.0.2", "::1"])
+        self.assertEqual(self.stats_addresses(), ["127.0.0.1", "127.0.0.2", "::1"])
         for host in ("127.0.0.1", "127.0.0.2", "::1"):
             self.assertEqual(self.stats(host)["pid"], self.server.proc.pid)
 
@@ -260,17 +268,8 @@ class StatsOnWildcardListenTest(Ipv6Case):
     server_args = ("--listen", "::")
 
     def test_the_ipv6_wildcard_gets_stats_on_ipv6_loopback(self):
-        stats = [addr for addr, port in listening_tcp(self.server.proc.pid)
-                 if port == self.server.stats_port]
-        self.assertEqual(sorted(stats), ["127.0.0.1", "::1"])
-        out = os.path.join(self.enterContext(tempfile.TemporaryDirectory()), "ping.json")
-        result = run_program(SHOUT, "ping", "--host", "::1", "--port", str(self.port),
-                             "--count", "20", "--json", out)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        with open(out, encoding="utf-8") as f:
-            server = json.load(f)["results"]["cpu"]["server"]
-        self.assertIsNotNone(server, "shout ping found no server counters")
-        self.assertGreaterEqual(server["messages"], 20)
+        self.assertEqual(self.stats_addresses(), ["127.0.0.1", "::1"])
+        self.assert_ping_finds_the_counters("::1", 20)
 
 
 class StatsListenTest(Ipv6Case):
