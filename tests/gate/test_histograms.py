@@ -16,13 +16,15 @@ Needs SHOUT_BENCH (a built shout-bench) and BENCH_COMPARE; without
 SHOUT_BENCH every case is skipped, and says so.
 """
 
-import copy
 import json
 import os
 import re
 import subprocess
 import tempfile
 import unittest
+
+# The tail gate's own tests move every sample of a result file the same way.
+from test_gate import slowed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GATE = os.environ.get("BENCH_COMPARE") or os.path.join(HERE, "..", "..", "ci", "bench-compare")
@@ -39,32 +41,6 @@ PIPELINE = "e2e/tcp/64/pipeline16/text/real_time"
 def filter_for(*names):
     return ("--benchmark_filter=^(" + "|".join(re.escape(n.rsplit("/", 1)[0]) for n in names)
             + ")/")
-
-
-def bucket_low(value):
-    """shout's histogram layout: a bucket per value under 256 ns, then 128 per power of two."""
-    value = int(value)
-    if value < 256:
-        return value
-    return value - value % (1 << (value.bit_length() - 1 - 7))
-
-
-def bucket_width(low):
-    return 1 if low < 256 else 1 << (low.bit_length() - 1 - 7)
-
-
-def slowed(doc, factor):
-    """Every bucket's samples moved to the bucket of factor times its midpoint."""
-    doc = copy.deepcopy(doc)
-    latency = doc["results"]["latency"]
-    buckets = {}
-    for low, count in latency["buckets"]:
-        target = bucket_low((low + (bucket_width(low) - 1) / 2) * factor)
-        buckets[target] = buckets.get(target, 0) + count
-    latency["buckets"] = sorted([low, count] for low, count in buckets.items())
-    latency["min"] = int(latency["min"] * factor)
-    latency["max"] = int(latency["max"] * factor)
-    return doc
 
 
 @unittest.skipUnless(BENCH, "SHOUT_BENCH is not set: give it the path of a built shout-bench")
