@@ -1,7 +1,7 @@
 // gbench_shim: gbench.h implemented on Google Benchmark 1.7.1 (Debian's
 // libbenchmark). The only C++ in shout: it turns C calls into State and
-// Benchmark calls, and adds two reporters around the library's own: one that
-// counts failed runs (so shout-bench can exit non-zero) and hands the values
+// Benchmark calls, counts failed runs (so shout-bench can exit non-zero), and
+// adds two reporters around the library's own: one that hands the values
 // that calls kept to the sink once their runs are reported, and a JSON file
 // reporter that writes percentile rows and never writes NaN.
 
@@ -393,8 +393,10 @@ void shim_release_all()
     shim_delivered.clear();
 }
 
-// Wraps the display reporter the flags asked for, to count failed runs:
-// Google Benchmark itself exits 0 whatever happened.
+// Wraps the display reporter the flags asked for, to hand kept values over
+// once their runs are reported, and count the ones that could not be. Failed
+// runs are counted where they fail (shim_failed): the display may see only
+// aggregates.
 class ShimDisplayReporter : public BenchmarkReporter
 {
   public:
@@ -409,11 +411,8 @@ class ShimDisplayReporter : public BenchmarkReporter
 
     void ReportRuns(const std::vector<Run> &runs) override
     {
-        for (const Run &run : runs)
-            if (run.error_occurred)
-                errors_++;
         inner_->ReportRuns(runs);
-        errors_ += shim_deliver_kept(runs);
+        kept_failures_ += shim_deliver_kept(runs);
     }
 
     void Finalize() override
@@ -421,14 +420,14 @@ class ShimDisplayReporter : public BenchmarkReporter
         inner_->Finalize();
     }
 
-    int errors() const
+    int kept_failures() const
     {
-        return errors_;
+        return kept_failures_;
     }
 
   private:
     BenchmarkReporter *inner_;
-    int errors_ = 0;
+    int kept_failures_ = 0;
 };
 
 // The counters that become rows of their own, and the suffix of each row.
@@ -544,5 +543,6 @@ int gbench_main(int argc, char **argv)
     benchmark::RunSpecifiedBenchmarks(&display, ours ? &json : nullptr);
     benchmark::Shutdown();
     shim_release_all();
-    return display.errors() > 0 || shim_failed.load() > 0 || shim_refused.load() > 0 ? 1 : 0;
+    // Google Benchmark itself exits 0 whatever happened.
+    return shim_failed.load() > 0 || display.kept_failures() > 0 || shim_refused.load() > 0 ? 1 : 0;
 }
