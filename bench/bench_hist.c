@@ -171,16 +171,7 @@ static int hist_write_new(const char *path, const char *text, size_t len)
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0)
         return -errno;
-    int rc = 0;
-    while (len > 0 && rc == 0) {
-        ssize_t n = write(fd, text, len);
-        if (n < 0 && errno != EINTR)
-            rc = -errno;
-        if (n > 0) {
-            text += n;
-            len -= (size_t)n;
-        }
-    }
+    int rc = report_write_all(fd, text, len);
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc < 0)
@@ -210,19 +201,11 @@ int bench_hist_write(const struct gbench_run *run, const struct bench_hist_confi
             *c = '_';
 
     json_t *root = hist_document(run, run_id, config, latency, counts);
-    /* 17 digits lose nothing; report_json_shorten then drops what is not needed, as shout does. */
-    char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
+    size_t len = 0;
+    char *text = root ? report_json_text(root, &len) : NULL;
     json_decref(root);
-    size_t cap = text ? strlen(text) + 66 : 0;
-    char *shorter = text ? malloc(cap) : NULL;
-    int rc = -ENOMEM;
-    if (shorter) {
-        size_t len = report_json_shorten(text, shorter, cap);
-        shorter[len++] = '\n';
-        rc = hist_write_new(path, shorter, len);
-    }
+    int rc = text ? hist_write_new(path, text, len) : -ENOMEM;
     free(text);
-    free(shorter);
     if (rc < 0) {
         fprintf(stderr, "shout-bench: cannot write %s: %s\n", path, strerror(-rc));
         return -1;

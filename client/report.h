@@ -79,6 +79,14 @@ struct json_t *report_json_counts(const struct run_counts *c);
  * same double; strings and integers untouched. Returns the length written.
  */
 size_t report_json_shorten(const char *in, char *out, size_t cap);
+/*
+ * root as result files are written: indented, every real in its shortest
+ * exact form, a newline at the end. A new string the caller frees, its
+ * length in *len; NULL when memory ran out.
+ */
+char *report_json_text(const struct json_t *root, size_t *len);
+/* The whole of text to fd, EINTR retried. 0 or a negative errno. */
+int report_write_all(int fd, const char *text, size_t len);
 int report_read_json(const char *path, struct run_result *r);
 /*
  * What report_read_json does after reading the file: text[0..len) (no NUL

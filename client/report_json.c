@@ -432,8 +432,7 @@ void report_json_discard(struct report_json_file *file)
     file->fd = -1;
 }
 
-/* The whole of text to fd; 0 or a negative errno. */
-static int json_write_all(int fd, const char *text, size_t len)
+int report_write_all(int fd, const char *text, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, text, len);
@@ -447,6 +446,21 @@ static int json_write_all(int fd, const char *text, size_t len)
     return 0;
 }
 
+char *report_json_text(const json_t *root, size_t *len)
+{
+    /* 17 significant digits so that nothing is lost; report_json_shorten then drops what is
+     * not needed. */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    size_t cap = text ? strlen(text) + 2 + 64 : 0;
+    char *shorter = text ? malloc(cap) : NULL;
+    if (shorter) {
+        *len = report_json_shorten(text, shorter, cap);
+        shorter[(*len)++] = '\n';
+    }
+    free(text);
+    return shorter;
+}
+
 int report_write_json_file(const struct run_result *r, struct report_json_file *file)
 {
     json_t *root = json_result(r);
@@ -455,24 +469,19 @@ int report_write_json_file(const struct run_result *r, struct report_json_file *
         report_json_discard(file);
         return -ENOMEM;
     }
-    /* 17 significant digits so that nothing is lost; json_shorten then drops what is not needed. */
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    size_t len = 0;
+    char *text = report_json_text(root, &len);
     json_decref(root);
-    size_t cap = text ? strlen(text) + 2 : 0;
-    char *shorter = text ? malloc(cap + 64) : NULL;
     int rc = 0;
-    if (!shorter) {
+    if (!text) {
         rc = -ENOMEM;
     } else {
-        size_t len = report_json_shorten(text, shorter, cap + 64);
-        shorter[len++] = '\n';
         if (!file->is_stdout && ftruncate(file->fd, 0) != 0)
             rc = -errno;
         if (rc == 0)
-            rc = json_write_all(file->fd, shorter, len);
+            rc = report_write_all(file->fd, text, len);
     }
     free(text);
-    free(shorter);
     if (!file->is_stdout && close(file->fd) != 0 && rc == 0)
         rc = -errno;
     file->fd = -1;
