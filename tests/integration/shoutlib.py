@@ -465,6 +465,24 @@ def send_and_read_some(sock, data, want):
     return bytes(got)
 
 
+class SharedServerTestCase(unittest.TestCase):
+    """One shoutd for the whole class, started with server_args; at the end it
+    must exit with status 0 on SIGTERM. self.server.port is its port."""
+
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(*cls.server_args)
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.server.stop()
+        cls.server.close()
+        if status != 0:
+            raise AssertionError(f"shoutd exited {status}")
+
+
 class ServerTestCase(unittest.TestCase):
     """Each test gets its own shoutd; at the end it must still be running and
     exit with status 0 on SIGTERM (a crash or a sanitizer report fails it)."""

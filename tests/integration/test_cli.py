@@ -12,7 +12,8 @@ import tempfile
 import threading
 import unittest
 
-from shoutlib import SHOUT, TIMEOUT, Server, have_ipv6_loopback, run_program
+from shoutlib import (SHOUT, TIMEOUT, Server, SharedServerTestCase, have_ipv6_loopback,
+                      run_program)
 
 EXIT_OK, EXIT_LOCAL, EXIT_USAGE, EXIT_STDOUT_CLOSED = 0, 1, 2, 141
 
@@ -90,19 +91,12 @@ class HelpTest(unittest.TestCase):
                 self.assertTrue(result.stdout.startswith(b"shout "), result.stdout)
 
 
-class AgainstServerTest(unittest.TestCase):
+class AgainstServerTest(SharedServerTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server()
+        super().setUpClass()
         cls.port = str(cls.server.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        status = cls.server.stop()
-        cls.server.close()
-        if status != 0:
-            raise AssertionError(f"shoutd exited {status}")
 
     def run_json(self, cmd, *args):
         result = shout(cmd, "-p", self.port, "--warmup", "0", "--json", "-", *args)

@@ -9,8 +9,8 @@ import time
 import unittest
 
 from shoutlib import (HEADER_LEN, SHOUT, TIMEOUT, TYPE_ERROR, TYPE_REPLY, Server,
-                      encode_frame, free_port, parse_header, recv_exact, run_program,
-                      udp_socket)
+                      SharedServerTestCase, encode_frame, free_port, parse_header, recv_exact,
+                      run_program, udp_socket)
 
 MODES = ((), ("--udp",), ("--framed",), ("--udp", "--framed"))
 
@@ -108,18 +108,7 @@ def refuse_datagram(sock):
     sock.sendto(error_frame_for(data), peer)
 
 
-class ShoutAgainstServerTest(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server()
-
-    @classmethod
-    def tearDownClass(cls):
-        status = cls.server.stop()
-        cls.server.close()
-        if status != 0:
-            raise AssertionError(f"shoutd exited {status}")
+class ShoutAgainstServerTest(SharedServerTestCase):
 
     def assert_prints(self, result, stdout):
         self.assertEqual((result.returncode, result.stdout), (EXIT_OK, stdout),
